@@ -1,0 +1,678 @@
+"""The compiled core: fetch, decode and execute RV32IMA + Zicsr + Zifencei instructions.
+
+``run`` is the one entry point. It executes until something Python must see happens
+(see virtkit.cpu.exits) and returns the exit reason. Instructions are decoded by the
+major opcode (Volume I, table 24.1) and its funct3/funct7 fields; the encodings are
+those of virtkit.isa.instructions. The common instructions (integer, branches, loads
+and stores that hit the TLB) are executed inline in ``execute``; everything rarer
+goes through helpers that are compiled separately, so the hot loop stays small.
+
+Interrupts are checked at these points, and only there:
+  - when ``run`` is entered, and after every SYSTEM instruction (CSR accesses, xRET,
+    WFI, ECALL, EBREAK, SFENCE.VMA), which end the current batch;
+  - when mtime reaches mtimecmp: ``run`` sizes each batch to end at that instruction;
+  - after a store to the CLINT, which ends the batch too.
+An interrupt is therefore taken before the first instruction that follows the event
+that made it pending and enabled, which is what the spec requires (3.1.9).
+
+Time is deterministic: every retired instruction is one tick, mtime advances one step
+every TICKS_PER_MTIME ticks, and a WFI whose wake-up is the timer skips ahead to it.
+
+Values in x are kept as unsigned 32-bit numbers in int64; ``signed`` reinterprets one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from virtkit.cpu import csrfile as F
+from virtkit.cpu import exits as E
+from virtkit.cpu import mmu, trap
+from virtkit.cpu import state as S
+from virtkit.isa import causes as C
+from virtkit.isa import instructions as I
+
+MASK32 = 0xFFFFFFFF
+NEVER = 1 << 62  # a number of ticks no run reaches
+
+# Fully fixed SYSTEM encodings, from the instruction table.
+ECALL = I.BY_NAME["ecall"].match
+EBREAK = I.BY_NAME["ebreak"].match
+MRET = I.BY_NAME["mret"].match
+SRET = I.BY_NAME["sret"].match
+WFI = I.BY_NAME["wfi"].match
+SFENCE_VMA_MATCH = I.BY_NAME["sfence.vma"].match
+SFENCE_VMA_MASK = I.BY_NAME["sfence.vma"].mask
+
+# How a SYSTEM or AMO helper ends.
+NEXT = 0  # continue at pc + 4
+JUMP = 1  # continue at st[PC] (xRET)
+FAULT = 2  # an exception is recorded in st[EXC_CAUSE] / st[EXC_TVAL]
+EXIT = 3  # exit to Python; st[EXIT_REASON] says why
+
+
+@njit(cache=True)
+def signed(value):
+    return (value ^ 0x80000000) - 0x80000000
+
+
+@njit(cache=True)
+def data_privilege(st, csr):
+    """Effective privilege of loads and stores: MPP when M-mode sets MPRV (3.1.6.3)."""
+    priv = st[S.PRIV]
+    mstatus = csr[F.CSR_MSTATUS]
+    if priv == S.PRV_M and (mstatus & F.MSTATUS_MPRV):
+        return (mstatus & F.MSTATUS_MPP) >> F.MSTATUS_MPP_SHIFT
+    return priv
+
+
+# -- M extension (Volume I, chapter 7) ------------------------------------------------
+
+
+@njit(cache=True)
+def execute_muldiv(funct3, a, b):
+    sa = signed(a)
+    sb = signed(b)
+    if funct3 == 0:  # MUL (in uint64, where the full product fits without overflow)
+        return np.int64((np.uint64(a) * np.uint64(b)) & np.uint64(MASK32))
+    if funct3 == 1:  # MULH
+        return ((sa * sb) >> 32) & MASK32
+    if funct3 == 2:  # MULHSU
+        return ((sa * b) >> 32) & MASK32
+    if funct3 == 3:  # MULHU: the full product needs 64 unsigned bits
+        return np.int64((np.uint64(a) * np.uint64(b)) >> np.uint64(32))
+    if funct3 == 4:  # DIV: rounds towards zero; x/0 = -1; overflow gives the dividend
+        if sb == 0:
+            return MASK32
+        if sa == -(1 << 31) and sb == -1:
+            return a
+        q = abs(sa) // abs(sb)
+        return (-q if (sa < 0) != (sb < 0) else q) & MASK32
+    if funct3 == 5:  # DIVU
+        return MASK32 if b == 0 else a // b
+    if funct3 == 6:  # REM: the sign of the dividend; x%0 = x; overflow gives 0
+        if sb == 0:
+            return a
+        if sa == -(1 << 31) and sb == -1:
+            return 0
+        r = abs(sa) % abs(sb)
+        return (-r if sa < 0 else r) & MASK32
+    return a if b == 0 else a % b  # REMU
+
+
+# -- Loads and stores that miss the TLB, cross a page, or are misaligned --------------
+
+
+@njit(cache=True)
+def load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, priv):
+    """Returns (status, value). Misaligned loads are handled byte by byte."""
+    if va & (size - 1) == 0:
+        pa = mmu.translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, mmu.ACCESS_LOAD, priv)
+        if pa < 0:
+            return mmu.ACCESS_TRAP, 0
+        return mmu.load_physical(st, ram, pa, size, va, mmu.ACCESS_LOAD)
+    value = 0
+    for k in range(size):
+        byte_va = (va + k) & MASK32
+        pa = mmu.translate(
+            st, csr, ram, tlb_tag, tlb_delta, stats, byte_va, 1, mmu.ACCESS_LOAD, priv
+        )
+        if pa < 0:
+            return mmu.ACCESS_TRAP, 0
+        if not mmu.in_ram(st, pa, 1):
+            mmu.raise_exception(st, C.CAUSE_LOAD_ACCESS, byte_va)  # no misaligned MMIO
+            return mmu.ACCESS_TRAP, 0
+        value |= mmu.ram_read(ram, pa, 1) << (8 * k)
+    return mmu.ACCESS_OK, value
+
+
+@njit(cache=True)
+def store_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, value, priv):
+    """Returns the status. A misaligned store checks every byte before writing any."""
+    if va & (size - 1) == 0:
+        pa = mmu.translate(
+            st, csr, ram, tlb_tag, tlb_delta, stats, va, size, mmu.ACCESS_STORE, priv
+        )
+        if pa < 0:
+            return mmu.ACCESS_TRAP
+        return mmu.store_physical(st, ram, pa, size, value, va)
+    addresses = np.empty(size, dtype=np.int64)
+    for k in range(size):
+        byte_va = (va + k) & MASK32
+        pa = mmu.translate(
+            st, csr, ram, tlb_tag, tlb_delta, stats, byte_va, 1, mmu.ACCESS_STORE, priv
+        )
+        if pa < 0:
+            return mmu.ACCESS_TRAP
+        if not mmu.in_ram(st, pa, 1):
+            mmu.raise_exception(st, C.CAUSE_STORE_ACCESS, byte_va)
+            return mmu.ACCESS_TRAP
+        addresses[k] = pa
+    status = mmu.ACCESS_OK
+    for k in range(size):
+        result = mmu.store_physical(st, ram, addresses[k], 1, value >> (8 * k), va + k)
+        if result != mmu.ACCESS_OK:
+            status = result
+    return status
+
+
+@njit(cache=True)
+def fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, priv):
+    """Returns (status, instruction word) for a fetch that missed the TLB."""
+    pa = mmu.translate(st, csr, ram, tlb_tag, tlb_delta, stats, pc, 4, mmu.ACCESS_FETCH, priv)
+    if pa < 0:
+        return mmu.ACCESS_TRAP, 0
+    if not mmu.in_ram(st, pa, 4):
+        mmu.raise_exception(st, C.CAUSE_FETCH_ACCESS, pc)  # code runs from RAM only
+        return mmu.ACCESS_TRAP, 0
+    return mmu.ACCESS_OK, mmu.ram_read(ram, pa, 4)
+
+
+# -- A extension (Volume I, chapter 8) -------------------------------------------------
+
+
+@njit(cache=True)
+def execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, priv):
+    """LR.W, SC.W and the AMOs. Returns NEXT or FAULT; writes rd itself."""
+    rd = (insn >> 7) & 31
+    funct5 = insn >> 27
+    va = x[(insn >> 15) & 31]
+    b = x[(insn >> 20) & 31]
+    if (insn >> 12) & 7 != 2:
+        mmu.raise_exception(st, C.CAUSE_ILLEGAL_INSTRUCTION, insn)
+        return FAULT
+    is_lr = funct5 == 0b00010
+    if va & 3:
+        cause = C.CAUSE_MISALIGNED_LOAD if is_lr else C.CAUSE_MISALIGNED_STORE
+        mmu.raise_exception(st, cause, va)
+        return FAULT
+    access = mmu.ACCESS_LOAD if is_lr else mmu.ACCESS_STORE
+    pa = mmu.translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, 4, access, priv)
+    if pa < 0:
+        return FAULT
+    if not mmu.in_ram(st, pa, 4):
+        # Atomics are supported on RAM only (the PMA of the rest of the map).
+        mmu.raise_exception(st, C.CAUSE_LOAD_ACCESS if is_lr else C.CAUSE_STORE_ACCESS, va)
+        return FAULT
+    if is_lr:
+        if (insn >> 20) & 31:
+            mmu.raise_exception(st, C.CAUSE_ILLEGAL_INSTRUCTION, insn)
+            return FAULT
+        st[S.RESERVATION] = pa
+        if rd:
+            x[rd] = mmu.ram_read(ram, pa, 4)
+        return NEXT
+    if funct5 == 0b00011:  # SC.W: succeeds only on the reserved address; always clears it
+        success = st[S.RESERVATION] == pa
+        st[S.RESERVATION] = -1
+        if success:
+            mmu.store_physical(st, ram, pa, 4, b, va)
+        if rd:
+            x[rd] = 0 if success else 1
+        return NEXT
+    old = mmu.ram_read(ram, pa, 4)
+    so = signed(old)
+    sb = signed(b)
+    if funct5 == 0b00001:
+        new = b  # AMOSWAP
+    elif funct5 == 0b00000:
+        new = (old + b) & MASK32  # AMOADD
+    elif funct5 == 0b00100:
+        new = old ^ b  # AMOXOR
+    elif funct5 == 0b01100:
+        new = old & b  # AMOAND
+    elif funct5 == 0b01000:
+        new = old | b  # AMOOR
+    elif funct5 == 0b10000:
+        new = old if so < sb else b  # AMOMIN
+    elif funct5 == 0b10100:
+        new = old if so > sb else b  # AMOMAX
+    elif funct5 == 0b11000:
+        new = old if old < b else b  # AMOMINU
+    elif funct5 == 0b11100:
+        new = old if old > b else b  # AMOMAXU
+    else:
+        mmu.raise_exception(st, C.CAUSE_ILLEGAL_INSTRUCTION, insn)
+        return FAULT
+    mmu.store_physical(st, ram, pa, 4, new, va)
+    if rd:
+        x[rd] = old
+    return NEXT
+
+
+# -- SYSTEM (Zicsr, ECALL, EBREAK, xRET, WFI, SFENCE.VMA) -------------------------------
+
+
+@njit(cache=True)
+def execute_csr(x, csr, st, tlb_tag, insn, priv):
+    """CSRRW, CSRRS, CSRRC and their immediate forms (Volume I, 9.1)."""
+    funct3 = (insn >> 12) & 7
+    rd = (insn >> 7) & 31
+    rs1 = (insn >> 15) & 31
+    number = insn >> 20
+    operand = rs1 if funct3 >= 5 else x[rs1]  # the immediate forms use the rs1 field
+    kind = funct3 & 3  # 1: write, 2: set, 3: clear
+    writes = kind == 1 or rs1 != 0
+    if not F.accessible(st, csr, number, priv, writes):
+        mmu.raise_exception(st, C.CAUSE_ILLEGAL_INSTRUCTION, insn)
+        return FAULT
+    old = F.read(st, csr, number)
+    if writes:
+        if kind == 1:
+            new = operand
+        elif kind == 2:
+            new = old | operand
+        else:
+            new = old & ~operand
+        F.write(st, csr, tlb_tag, number, new)
+    if rd:
+        x[rd] = old & MASK32
+    return NEXT
+
+
+@njit(cache=True)
+def execute_system(x, csr, st, tlb_tag, stats, insn, pc):
+    priv = st[S.PRIV]
+    funct3 = (insn >> 12) & 7
+    if funct3 != 0 and funct3 != 4:
+        return execute_csr(x, csr, st, tlb_tag, insn, priv)
+    if insn == ECALL:
+        cause = C.CAUSE_MACHINE_ECALL if priv == S.PRV_M else C.CAUSE_USER_ECALL + priv
+        mmu.raise_exception(st, cause, 0)
+        return FAULT
+    if insn == EBREAK:
+        if st[S.EBREAK_EXITS]:
+            st[S.EXIT_REASON] = E.EXIT_EBREAK
+            return EXIT
+        mmu.raise_exception(st, C.CAUSE_BREAKPOINT, pc)
+        return FAULT
+    mstatus = csr[F.CSR_MSTATUS]
+    if insn == MRET and priv == S.PRV_M:
+        trap.mret(st, csr)
+        return JUMP
+    if insn == SRET and (priv == S.PRV_M or (priv == S.PRV_S and not (mstatus & F.MSTATUS_TSR))):
+        trap.sret(st, csr)
+        return JUMP
+    if insn == WFI and (priv == S.PRV_M or (priv == S.PRV_S and not (mstatus & F.MSTATUS_TW))):
+        return wait_for_interrupt(st, csr)
+    if (insn & SFENCE_VMA_MASK) == SFENCE_VMA_MATCH and (
+        priv == S.PRV_M or (priv == S.PRV_S and not (mstatus & F.MSTATUS_TVM))
+    ):
+        mmu.tlb_flush(tlb_tag)
+        return NEXT
+    mmu.raise_exception(st, C.CAUSE_ILLEGAL_INSTRUCTION, insn)
+    return FAULT
+
+
+@njit(cache=True)
+def ticks_until_timer(st):
+    """Ticks until mtime reaches mtimecmp; 0 if it already has; -1 if never."""
+    mtime_at_target = st[S.MTIMECMP] - st[S.MTIME_OFFSET]
+    if st[S.MTIMECMP] < 0 or mtime_at_target > NEVER // st[S.TICKS_PER_MTIME]:
+        return -1
+    return max(mtime_at_target * st[S.TICKS_PER_MTIME] - st[S.TICKS], 0)
+
+
+@njit(cache=True)
+def wait_for_interrupt(st, csr):
+    """WFI (3.3.3): a no-op when an enabled interrupt is pending; otherwise idle.
+
+    The hart idles until the timer when the timer interrupt is enabled in mie (the
+    ticks pass as idle cycles, so mtime and mcycle jump ahead); anything else could
+    only be woken by a device, which Python owns, so the core exits.
+    """
+    if F.mip_value(st, csr) & csr[F.CSR_MIE]:
+        return NEXT
+    if st[S.WFI_EXITS] == 0 and (csr[F.CSR_MIE] & F.MIP_MTIP):
+        wait = ticks_until_timer(st)
+        if wait >= 0:
+            st[S.TICKS] += wait
+            return NEXT
+    st[S.EXIT_REASON] = E.EXIT_WFI
+    return EXIT
+
+
+# -- The hot loop -------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def flush_retired(st, stats, retired):
+    st[S.TICKS] += retired
+    st[S.RETIRED] += retired
+    stats[S.STAT_INSNS_BY_MODE + st[S.PRIV] + 4 * st[S.VIRT]] += retired
+
+
+@njit(cache=True)
+def is_breakpoint(st, pc):
+    for i in range(st[S.N_BREAKPOINTS]):
+        if st[S.BREAKPOINT_BASE + i] == pc:
+            return True
+    return False
+
+
+@njit(cache=True)
+def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
+    """Run up to ``limit`` instructions. Returns (steps taken, exit reason or EXIT_NONE).
+
+    Ends early after a SYSTEM instruction, a trap, or a store to the CLINT, so that
+    ``run`` can check for interrupts.
+    """
+    pc = st[S.PC]
+    priv = st[S.PRIV]
+    data_priv = data_privilege(st, csr)
+    fetch_base = mmu.tlb_base(priv, mmu.ACCESS_FETCH)
+    load_base = mmu.tlb_base(data_priv, mmu.ACCESS_LOAD)
+    store_base = mmu.tlb_base(data_priv, mmu.ACCESS_STORE)
+    fetch_vpn = -1
+    fetch_delta = 0
+    has_breakpoints = st[S.N_BREAKPOINTS] > 0
+    skip_breakpoint = st[S.SKIP_BREAKPOINT]
+    st[S.SKIP_BREAKPOINT] = -1
+    retired = 0
+    steps = 0
+    insn = 0
+    while steps < limit:
+        if has_breakpoints and pc != skip_breakpoint and is_breakpoint(st, pc):
+            st[S.PC] = pc
+            flush_retired(st, stats, retired)
+            st[S.EXIT_REASON] = E.EXIT_BREAKPOINT
+            st[S.EXIT_PC] = pc
+            return steps, E.EXIT_BREAKPOINT
+        skip_breakpoint = -1
+        steps += 1
+        fault = False  # an exception is recorded in st[EXC_CAUSE], st[EXC_TVAL]
+        illegal = False  # an illegal instruction (recorded at the end)
+        next_pc = (pc + 4) & MASK32
+
+        # Fetch: the page of the last fetch is remembered, then the fetch TLB.
+        vpn = pc >> 12
+        if vpn != fetch_vpn:
+            index = fetch_base + (vpn & (S.TLB_ENTRIES - 1))
+            if tlb_tag[index] == vpn + 1:
+                fetch_vpn = vpn
+                fetch_delta = tlb_delta[index]
+        if vpn == fetch_vpn:
+            insn = np.int64(ram32[(pc + fetch_delta) >> 2])
+        else:
+            flush_retired(st, stats, retired)
+            retired = 0
+            status, insn = fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, priv)
+            if status != mmu.ACCESS_OK:
+                insn = 0
+                fault = True
+
+        opcode = insn & 0x7F
+        rd = (insn >> 7) & 31
+        funct3 = (insn >> 12) & 7
+        a = x[(insn >> 15) & 31]
+        b = x[(insn >> 20) & 31]
+
+        if fault:
+            pass
+        elif opcode == I.OPCODE_OP_IMM:
+            imm = signed(insn) >> 20
+            shamt = (insn >> 20) & 31
+            funct7 = insn >> 25
+            if funct3 == 0:
+                value = (a + imm) & MASK32
+            elif funct3 == 2:
+                value = 1 if signed(a) < imm else 0
+            elif funct3 == 3:
+                value = 1 if a < (imm & MASK32) else 0
+            elif funct3 == 4:
+                value = (a ^ imm) & MASK32
+            elif funct3 == 6:
+                value = (a | imm) & MASK32
+            elif funct3 == 7:
+                value = a & imm & MASK32
+            elif funct3 == 1 and funct7 == 0:
+                value = (a << shamt) & MASK32
+            elif funct3 == 5 and funct7 == 0:
+                value = a >> shamt
+            elif funct3 == 5 and funct7 == 0b0100000:
+                value = (signed(a) >> shamt) & MASK32
+            else:
+                value = 0
+                illegal = True
+            if rd and not illegal:
+                x[rd] = value
+        elif opcode == I.OPCODE_LOAD:
+            va = (a + (signed(insn) >> 20)) & MASK32
+            size = 1 << (funct3 & 3)
+            index = load_base + ((va >> 12) & (S.TLB_ENTRIES - 1))
+            if funct3 == 3 or funct3 > 5:
+                value = 0
+                illegal = True
+            elif tlb_tag[index] == (va >> 12) + 1 and (va & (size - 1)) == 0:
+                offset = va + tlb_delta[index]
+                if size == 4:
+                    value = np.int64(ram32[offset >> 2])
+                elif size == 2:
+                    value = np.int64(ram16[offset >> 1])
+                else:
+                    value = np.int64(ram[offset])
+            else:
+                flush_retired(st, stats, retired)
+                retired = 0
+                status, value = load_slow(
+                    st, csr, ram, tlb_tag, tlb_delta, stats, va, size, data_priv
+                )
+                if status == mmu.ACCESS_MMIO:
+                    st[S.PC] = pc
+                    st[S.EXIT_REASON] = E.EXIT_MMIO_READ
+                    st[S.EXIT_PC] = pc
+                    st[S.EXIT_INSN] = insn
+                    st[S.EXIT_RD] = rd
+                    st[S.EXIT_SIGNED] = 1 if funct3 < 4 else 0
+                    st[S.MMIO_PENDING] = 1
+                    return steps, E.EXIT_MMIO_READ
+                fault = status == mmu.ACCESS_TRAP
+            if not fault and not illegal:
+                if funct3 == 0:
+                    value = ((value & 0xFF) ^ 0x80) - 0x80
+                elif funct3 == 1:
+                    value = ((value & 0xFFFF) ^ 0x8000) - 0x8000
+                if rd:
+                    x[rd] = value & MASK32
+        elif opcode == I.OPCODE_STORE:
+            imm = (signed(insn) >> 25 << 5) | rd
+            va = (a + imm) & MASK32
+            size = 1 << (funct3 & 3)
+            index = store_base + ((va >> 12) & (S.TLB_ENTRIES - 1))
+            if funct3 > 2:
+                illegal = True
+            elif tlb_tag[index] == (va >> 12) + 1 and (va & (size - 1)) == 0:
+                offset = va + tlb_delta[index]
+                if size == 4:
+                    ram32[offset >> 2] = b
+                elif size == 2:
+                    ram16[offset >> 1] = b & 0xFFFF
+                else:
+                    ram[offset] = b & 0xFF
+            else:
+                flush_retired(st, stats, retired)
+                retired = 0
+                status = store_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, b, data_priv)
+                if status == mmu.ACCESS_MMIO or status == mmu.ACCESS_HTIF:
+                    reason = E.EXIT_MMIO_WRITE if status == mmu.ACCESS_MMIO else E.EXIT_HALT
+                    st[S.PC] = pc if status == mmu.ACCESS_MMIO else next_pc
+                    st[S.EXIT_REASON] = reason
+                    st[S.EXIT_PC] = pc
+                    st[S.EXIT_INSN] = insn
+                    if status == mmu.ACCESS_MMIO:
+                        st[S.MMIO_PENDING] = 2
+                    else:
+                        flush_retired(st, stats, 1)
+                    return steps, reason
+                fault = status == mmu.ACCESS_TRAP
+                if not fault and (va >> 16) == (S.CLINT_BASE >> 16):
+                    # A CLINT store may raise or lower MSIP or MTIP: let run() look.
+                    st[S.PC] = next_pc
+                    flush_retired(st, stats, 1)
+                    return steps, E.EXIT_NONE
+        elif opcode == I.OPCODE_OP:
+            funct7 = insn >> 25
+            if funct7 == 0:
+                if funct3 == 0:
+                    value = (a + b) & MASK32
+                elif funct3 == 1:
+                    value = (a << (b & 31)) & MASK32
+                elif funct3 == 2:
+                    value = 1 if signed(a) < signed(b) else 0
+                elif funct3 == 3:
+                    value = 1 if a < b else 0
+                elif funct3 == 4:
+                    value = a ^ b
+                elif funct3 == 5:
+                    value = a >> (b & 31)
+                elif funct3 == 6:
+                    value = a | b
+                else:
+                    value = a & b
+            elif funct7 == 0b0100000 and funct3 == 0:
+                value = (a - b) & MASK32
+            elif funct7 == 0b0100000 and funct3 == 5:
+                value = (signed(a) >> (b & 31)) & MASK32
+            elif funct7 == 1:
+                value = execute_muldiv(funct3, a, b)
+            else:
+                value = 0
+                illegal = True
+            if rd and not illegal:
+                x[rd] = value
+        elif opcode == I.OPCODE_BRANCH:
+            if funct3 == 0:
+                taken = a == b
+            elif funct3 == 1:
+                taken = a != b
+            elif funct3 == 4:
+                taken = signed(a) < signed(b)
+            elif funct3 == 5:
+                taken = signed(a) >= signed(b)
+            elif funct3 == 6:
+                taken = a < b
+            elif funct3 == 7:
+                taken = a >= b
+            else:
+                taken = False
+                illegal = True
+            if taken:
+                imm = (
+                    ((insn >> 31) << 12)
+                    | (((insn >> 7) & 1) << 11)
+                    | (((insn >> 25) & 0x3F) << 5)
+                    | (((insn >> 8) & 0xF) << 1)
+                )
+                next_pc = (pc + ((imm ^ 0x1000) - 0x1000)) & MASK32
+        elif opcode == I.OPCODE_JAL:
+            imm = (
+                ((insn >> 31) << 20)
+                | (((insn >> 12) & 0xFF) << 12)
+                | (((insn >> 20) & 1) << 11)
+                | (((insn >> 21) & 0x3FF) << 1)
+            )
+            next_pc = (pc + ((imm ^ 0x100000) - 0x100000)) & MASK32
+            if next_pc & 3 == 0 and rd:
+                x[rd] = (pc + 4) & MASK32
+        elif opcode == I.OPCODE_JALR:
+            next_pc = (a + (signed(insn) >> 20)) & (MASK32 - 1)
+            if funct3 != 0:
+                illegal = True
+            elif next_pc & 3 == 0 and rd:
+                x[rd] = (pc + 4) & MASK32
+        elif opcode == I.OPCODE_LUI:
+            if rd:
+                x[rd] = insn & 0xFFFFF000
+        elif opcode == I.OPCODE_AUIPC:
+            if rd:
+                x[rd] = (pc + (insn & 0xFFFFF000)) & MASK32
+        elif opcode == I.OPCODE_MISC_MEM:
+            # FENCE orders nothing on one in-order hart; FENCE.I has no stale
+            # instruction cache to discard, since every fetch reads RAM.
+            illegal = funct3 > 1
+        elif opcode == I.OPCODE_AMO:
+            flush_retired(st, stats, retired)
+            retired = 0
+            fault = (
+                execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, data_priv) == FAULT
+            )
+        elif opcode == I.OPCODE_SYSTEM:
+            flush_retired(st, stats, retired)
+            st[S.PC] = pc
+            outcome = execute_system(x, csr, st, tlb_tag, stats, insn, pc)
+            if outcome == NEXT or outcome == JUMP:
+                if outcome == NEXT:
+                    st[S.PC] = next_pc
+                flush_retired(st, stats, 1)
+                return steps, E.EXIT_NONE
+            if outcome == EXIT:
+                st[S.EXIT_PC] = pc
+                st[S.EXIT_INSN] = insn
+                if st[S.EXIT_REASON] == E.EXIT_WFI:
+                    st[S.PC] = next_pc  # the WFI retires; the hart waits after it
+                    flush_retired(st, stats, 1)
+                return steps, st[S.EXIT_REASON]
+            retired = 0
+            fault = True
+        else:
+            illegal = True
+
+        if illegal:
+            st[S.EXC_CAUSE] = C.CAUSE_ILLEGAL_INSTRUCTION
+            st[S.EXC_TVAL] = insn
+            fault = True
+        elif not fault and next_pc & 3:
+            # A taken branch or jump to a misaligned target (Volume I, 2.5).
+            st[S.EXC_CAUSE] = C.CAUSE_MISALIGNED_FETCH
+            st[S.EXC_TVAL] = next_pc
+            fault = True
+        if fault:
+            flush_retired(st, stats, retired)
+            return steps, take_exception(st, csr, stats, pc, insn)
+        pc = next_pc
+        retired += 1
+
+    st[S.PC] = pc
+    flush_retired(st, stats, retired)
+    return steps, E.EXIT_NONE
+
+
+@njit(cache=True)
+def take_exception(st, csr, stats, pc, insn):
+    """Deliver the exception recorded in st, or exit if Python owns its target."""
+    return trap.take(st, csr, stats, st[S.EXC_CAUSE], False, st[S.EXC_TVAL], pc, insn)
+
+
+@njit(cache=True)
+def run(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, budget):
+    """Execute up to ``budget`` instructions; return the exit reason.
+
+    Each batch of ``execute`` ends at the next timer event, so a timer interrupt is
+    seen at the instruction at which mtime reaches mtimecmp.
+    """
+    remaining = budget
+    st[S.EXIT_REASON] = E.EXIT_NONE
+    while remaining > 0:
+        cause = trap.pending_interrupt(st, csr)
+        if cause != trap.NO_INTERRUPT:
+            pc = st[S.PC]
+            if trap.take(st, csr, stats, cause, True, 0, pc, 0) == E.EXIT_TRAP:
+                stats[S.STAT_EXITS + E.EXIT_TRAP] += 1
+                return E.EXIT_TRAP
+            remaining -= 1  # taking an interrupt is one step, so step() can show it
+            continue
+        limit = remaining
+        wait = ticks_until_timer(st)
+        if 0 < wait < limit:
+            limit = wait
+        steps, reason = execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit)
+        remaining -= steps
+        if reason != E.EXIT_NONE:
+            st[S.EXIT_REASON] = reason
+            stats[S.STAT_EXITS + reason] += 1
+            return reason
+    st[S.EXIT_REASON] = E.EXIT_BUDGET
+    st[S.EXIT_PC] = st[S.PC]
+    stats[S.STAT_EXITS + E.EXIT_BUDGET] += 1
+    return E.EXIT_BUDGET

@@ -1,0 +1,80 @@
+"""Exits: why the compiled core returned to Python, modelled on KVM's KVM_RUN.
+
+KVM's run loop returns to its user-space VMM with ``exit_reason`` and a union of
+details (Documentation/virt/kvm/api.rst, "struct kvm_run"). The hart does the same:
+``Hart.run(budget)`` executes until something Python must see happens and returns an
+``Exit``. The monitor then handles it (emulate a device, deliver the trap with
+``hart.take_trap``, inject a virtual trap, or just resume) and calls ``run`` again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from virtkit.isa.causes import cause_name
+
+# Exit reasons. The numbers are stored in the state array; the names are for people.
+EXIT_NONE = 0
+EXIT_TRAP = 1  # a trap whose target level Python owns; nothing architectural happened yet
+EXIT_MMIO_READ = 2  # a load from a device outside the core; complete with hart.complete_mmio
+EXIT_MMIO_WRITE = 3  # a store to a device outside the core
+EXIT_WFI = 4  # WFI with no interrupt pending and no timer armed to wake the hart
+EXIT_EBREAK = 5  # EBREAK, when EBREAK exits are enabled (a debugger owns it)
+EXIT_BREAKPOINT = 6  # the pc reached a breakpoint set with hart.breakpoints
+EXIT_HALT = 7  # the program ended (HTIF tohost written, or a finisher device)
+EXIT_BUDGET = 8  # the instruction budget was spent
+
+EXIT_NAMES = {
+    EXIT_NONE: "NONE",
+    EXIT_TRAP: "TRAP",
+    EXIT_MMIO_READ: "MMIO_READ",
+    EXIT_MMIO_WRITE: "MMIO_WRITE",
+    EXIT_WFI: "WFI",
+    EXIT_EBREAK: "EBREAK",
+    EXIT_BREAKPOINT: "BREAKPOINT",
+    EXIT_HALT: "HALT",
+    EXIT_BUDGET: "BUDGET",
+}
+
+
+@dataclass(frozen=True)
+class Exit:
+    """One return from the core.
+
+    ``pc`` is the pc of the instruction concerned (the trapping or MMIO instruction,
+    the breakpoint, the WFI). For TRAP exits, ``cause``/``interrupt``/``tval`` say what
+    would be delivered; for MMIO exits, ``address``/``size``/``value`` describe the
+    access (``value`` only for writes) and ``rd``/``signed`` the register to complete.
+    """
+
+    reason: int
+    pc: int
+    instruction: int = 0
+    cause: int = 0
+    interrupt: bool = False
+    tval: int = 0
+    address: int = 0
+    size: int = 0
+    value: int = 0
+    rd: int = 0
+    signed: bool = False
+
+    @property
+    def name(self) -> str:
+        return EXIT_NAMES[self.reason]
+
+    @property
+    def cause_name(self) -> str:
+        return cause_name(self.cause | (1 << 31 if self.interrupt else 0))
+
+    def __str__(self) -> str:
+        text = f"{self.name} at pc={self.pc:#010x}"
+        if self.reason == EXIT_TRAP:
+            text += f": {self.cause_name} (tval={self.tval:#x})"
+        elif self.reason in (EXIT_MMIO_READ, EXIT_MMIO_WRITE):
+            text += f": {self.size}-byte access to {self.address:#010x}"
+            if self.reason == EXIT_MMIO_WRITE:
+                text += f" value={self.value:#x}"
+        elif self.reason == EXIT_HALT:
+            text += f": exit code {self.value}"
+        return text

@@ -1,0 +1,390 @@
+"""``Hart``: the Python face of one RISC-V hart, with names for everything.
+
+    hart = Hart(ram_size=1 << 20)
+    hart.write_memory(0x8000_0000, program_bytes)
+    hart.pc = 0x8000_0000
+    exit = hart.run(1_000_000)        # an Exit, modelled on KVM_RUN's exits
+    hart.x[10], hart.csr["mcause"], hart.mode
+
+The state lives in NumPy arrays (virtkit.cpu.state) that the compiled core
+(virtkit.cpu.core) updates in place; this class only reads and writes them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import numpy as np
+
+from virtkit.cpu import core, csrfile, exits, mmu, trap
+from virtkit.cpu import state as S
+from virtkit.cpu.exits import Exit
+from virtkit.isa import csrs
+from virtkit.isa.causes import EXCEPTION_NAMES, INTERRUPT_NAMES
+from virtkit.isa.registers import ABI_NAMES, register_number
+
+# Which trap targets Python owns, by name (see Hart.trap_exits).
+TRAP_OWNERS = {
+    "none": 0,
+    "M": S.TRAP_EXIT_M,
+    "S": S.TRAP_EXIT_S,
+    "M+S": S.TRAP_EXIT_M | S.TRAP_EXIT_S,
+    "all": S.TRAP_EXIT_ALL,
+}
+
+
+class Registers:
+    """``hart.x[10]`` or ``hart.x["a0"]``: the integer registers; x0 stays zero."""
+
+    def __init__(self, array: np.ndarray):
+        self._x = array
+
+    def _index(self, key) -> int:
+        if isinstance(key, str):
+            number = register_number(key)
+            if number is None:
+                raise KeyError(f"unknown register {key!r}; use x0..x31 or an ABI name")
+            return number
+        if not 0 <= key < 32:
+            raise IndexError(f"register index {key} out of range 0..31")
+        return key
+
+    def __getitem__(self, key) -> int:
+        return int(self._x[self._index(key)])
+
+    def __setitem__(self, key, value: int) -> None:
+        index = self._index(key)
+        if index:
+            self._x[index] = value & 0xFFFFFFFF
+
+    def __len__(self) -> int:
+        return 32
+
+    def __iter__(self):
+        return (int(v) for v in self._x)
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: int(self._x[i]) for i, name in enumerate(ABI_NAMES)}
+
+
+class CSRs:
+    """``hart.csr["mstatus"]``: CSRs by name or number, with their read/write rules.
+
+    Reads and writes go through the same code as the CSR instructions, so views such
+    as sstatus and WARL fields behave exactly as software sees them, but without the
+    privilege checks: this is the debugger's view.
+    """
+
+    def __init__(self, hart: Hart):
+        self._hart = hart
+
+    @staticmethod
+    def number(key) -> int:
+        if isinstance(key, str):
+            return csrs.number(key)
+        if key not in csrs.BY_NUMBER:
+            raise KeyError(f"unknown CSR number {key:#x}")
+        return key
+
+    def __getitem__(self, key) -> int:
+        h = self._hart
+        return int(csrfile.read(h.arrays.st, h.arrays.csr, self.number(key)))
+
+    def __setitem__(self, key, value: int) -> None:
+        h = self._hart
+        csrfile.write(h.arrays.st, h.arrays.csr, h.arrays.tlb_tag, self.number(key), value)
+
+    def fields(self, key) -> dict[str, int]:
+        """The named fields of a CSR's current value."""
+        return csrs.BY_NUMBER[self.number(key)].decode(self[key])
+
+
+class Hart:
+    """One RV32IMA hart with M, S and U modes, Sv32 and PMP.
+
+    ``trap_exits`` says which traps exit to Python instead of being taken: "none"
+    (bare-metal code handles its own traps), "M" (a Python firmware owns M-mode),
+    "S", "M+S", or "all" (trap-and-emulate). ``ticks_per_mtime`` is how many
+    instructions make one tick of mtime.
+    """
+
+    def __init__(
+        self,
+        ram_size: int = 128 << 20,
+        *,
+        trap_exits: str = "none",
+        ticks_per_mtime: int = 10,
+        wfi_exits: bool = False,
+        ebreak_exits: bool = False,
+    ):
+        self.arrays = S.HartArrays(ram_size)
+        self.x = Registers(self.arrays.x)
+        self.csr = CSRs(self)
+        if ticks_per_mtime < 1:
+            raise ValueError(f"ticks_per_mtime must be >= 1, got {ticks_per_mtime}")
+        self.arrays.st[S.TICKS_PER_MTIME] = ticks_per_mtime
+        self.trap_exits = trap_exits
+        self.wfi_exits = wfi_exits
+        self.ebreak_exits = ebreak_exits
+        self.reset()
+        self.host_seconds = 0.0
+        self._breakpoints: set[int] = set()
+
+    # -- configuration ----------------------------------------------------------------
+    @property
+    def trap_exits(self) -> str:
+        value = int(self.arrays.st[S.TRAP_EXITS])
+        return next(name for name, bits in TRAP_OWNERS.items() if bits == value)
+
+    @trap_exits.setter
+    def trap_exits(self, owner: str) -> None:
+        if owner not in TRAP_OWNERS:
+            allowed = ", ".join(repr(k) for k in TRAP_OWNERS)
+            raise ValueError(f"trap_exits must be one of {allowed}, got {owner!r}")
+        self.arrays.st[S.TRAP_EXITS] = TRAP_OWNERS[owner]
+
+    @property
+    def wfi_exits(self) -> bool:
+        return bool(self.arrays.st[S.WFI_EXITS])
+
+    @wfi_exits.setter
+    def wfi_exits(self, value: bool) -> None:
+        self.arrays.st[S.WFI_EXITS] = int(bool(value))
+
+    @property
+    def ebreak_exits(self) -> bool:
+        return bool(self.arrays.st[S.EBREAK_EXITS])
+
+    @ebreak_exits.setter
+    def ebreak_exits(self, value: bool) -> None:
+        self.arrays.st[S.EBREAK_EXITS] = int(bool(value))
+
+    def reset(self, pc: int = S.RAM_BASE) -> None:
+        """Reset state (3.4): M-mode, MIE = 0, MPRV = 0, misa at its value, pc set.
+
+        RAM keeps its contents, as after a warm reset.
+        """
+        a = self.arrays
+        a.x[:] = 0
+        a.csr[:] = 0
+        a.tlb_tag[:] = 0
+        st = a.st
+        keep = {
+            slot: st[slot]
+            for slot in (S.RAM_SIZE, S.TICKS_PER_MTIME, S.TRAP_EXITS, S.WFI_EXITS, S.EBREAK_EXITS)
+        }
+        st[:] = 0
+        for slot, value in keep.items():
+            st[slot] = value
+        st[S.PC] = pc
+        st[S.PRIV] = S.PRV_M
+        st[S.RESERVATION] = -1
+        st[S.TOHOST] = -1
+        st[S.MTIMECMP] = np.iinfo(np.int64).max
+        st[S.SKIP_BREAKPOINT] = -1
+
+    # -- architectural state by name ------------------------------------------------------
+    @property
+    def pc(self) -> int:
+        return int(self.arrays.st[S.PC])
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.arrays.st[S.PC] = value & 0xFFFFFFFF
+
+    @property
+    def mode(self) -> str:
+        """The privilege mode: "M", "S" or "U"."""
+        return S.MODE_NAMES[int(self.arrays.st[S.PRIV])]
+
+    @mode.setter
+    def mode(self, name: str) -> None:
+        levels = {v: k for k, v in S.MODE_NAMES.items()}
+        if name not in levels:
+            raise ValueError(f"mode must be one of 'M', 'S', 'U', got {name!r}")
+        self.arrays.st[S.PRIV] = levels[name]
+
+    @property
+    def virtual(self) -> bool:
+        """The V bit of the hypervisor extension (always False without H)."""
+        return bool(self.arrays.st[S.VIRT])
+
+    @property
+    def mtime(self) -> int:
+        return int(mmu.mtime(self.arrays.st))
+
+    @property
+    def instret(self) -> int:
+        return int(self.arrays.st[S.RETIRED] + self.arrays.st[S.MINSTRET_OFFSET])
+
+    def set_interrupt_line(self, mip_bit: int, level: bool) -> None:
+        """Drive a device interrupt line into mip (e.g. SEIP from the PLIC)."""
+        if level:
+            self.arrays.st[S.EXT_IRQ] |= mip_bit
+        else:
+            self.arrays.st[S.EXT_IRQ] &= ~mip_bit
+
+    # -- memory ---------------------------------------------------------------------------
+    @property
+    def ram_base(self) -> int:
+        return S.RAM_BASE
+
+    @property
+    def ram_size(self) -> int:
+        return int(self.arrays.st[S.RAM_SIZE])
+
+    def _ram_offset(self, address: int, size: int) -> int:
+        offset = address - S.RAM_BASE
+        if offset < 0 or offset + size > self.ram_size:
+            raise ValueError(
+                f"physical range {address:#x}..{address + size:#x} is outside RAM "
+                f"({S.RAM_BASE:#x}..{S.RAM_BASE + self.ram_size:#x})"
+            )
+        return offset
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        offset = self._ram_offset(address, len(data))
+        self.arrays.ram[offset : offset + len(data)] = np.frombuffer(bytes(data), dtype=np.uint8)
+
+    def read_memory(self, address: int, size: int) -> bytes:
+        offset = self._ram_offset(address, size)
+        return self.arrays.ram[offset : offset + size].tobytes()
+
+    def read_word(self, address: int) -> int:
+        return int.from_bytes(self.read_memory(address, 4), "little")
+
+    def write_word(self, address: int, value: int) -> None:
+        self.write_memory(address, (value & 0xFFFFFFFF).to_bytes(4, "little"))
+
+    def add_mmio_region(self, start: int, size: int) -> None:
+        """Accesses to [start, start + size) exit to Python as MMIO_READ/MMIO_WRITE."""
+        st = self.arrays.st
+        count = int(st[S.N_MMIO_REGIONS])
+        if count == S.MAX_MMIO_REGIONS:
+            raise ValueError(f"at most {S.MAX_MMIO_REGIONS} MMIO regions")
+        st[S.MMIO_REGION_BASE + 2 * count] = start
+        st[S.MMIO_REGION_BASE + 2 * count + 1] = start + size
+        st[S.N_MMIO_REGIONS] = count + 1
+
+    @property
+    def tohost(self) -> int | None:
+        """Physical address of HTIF's tohost word, or None."""
+        value = int(self.arrays.st[S.TOHOST])
+        return None if value < 0 else value
+
+    @tohost.setter
+    def tohost(self, address: int | None) -> None:
+        self.arrays.st[S.TOHOST] = -1 if address is None else address
+        self.arrays.tlb_tag[:] = 0  # the page of tohost must not stay in the store TLB
+
+    # -- breakpoints --------------------------------------------------------------------------
+    @property
+    def breakpoints(self) -> frozenset[int]:
+        return frozenset(self._breakpoints)
+
+    @breakpoints.setter
+    def breakpoints(self, pcs: Iterable[int]) -> None:
+        pcs = set(pcs)
+        if len(pcs) > S.MAX_BREAKPOINTS:
+            raise ValueError(f"at most {S.MAX_BREAKPOINTS} breakpoints, got {len(pcs)}")
+        self._breakpoints = pcs
+        st = self.arrays.st
+        for i, pc in enumerate(sorted(pcs)):
+            st[S.BREAKPOINT_BASE + i] = pc
+        st[S.N_BREAKPOINTS] = len(pcs)
+
+    # -- running ------------------------------------------------------------------------------
+    def run(self, budget: int = 1 << 62) -> Exit:
+        """Run until an exit; at most ``budget`` instructions."""
+        a = self.arrays
+        if a.st[S.MMIO_PENDING]:
+            raise RuntimeError(
+                "the last exit was an MMIO access that was never completed: "
+                "call hart.complete_mmio(value) (reads) or hart.complete_mmio() (writes)"
+            )
+        if a.st[S.EXIT_REASON] == exits.EXIT_BREAKPOINT and a.st[S.EXIT_PC] == a.st[S.PC]:
+            a.st[S.SKIP_BREAKPOINT] = a.st[S.PC]  # resume past the breakpoint we stopped at
+        start = time.perf_counter()
+        reason = core.run(
+            a.x, a.csr, a.st, a.tlb_tag, a.tlb_delta, a.stats, a.ram, a.ram16, a.ram32, budget
+        )
+        self.host_seconds += time.perf_counter() - start
+        return self.last_exit(reason)
+
+    def step(self) -> Exit:
+        """Execute one instruction (or take one pending interrupt)."""
+        return self.run(1)
+
+    def last_exit(self, reason: int | None = None) -> Exit:
+        st = self.arrays.st
+        reason = int(st[S.EXIT_REASON]) if reason is None else int(reason)
+        return Exit(
+            reason=reason,
+            pc=int(st[S.EXIT_PC]) if reason != exits.EXIT_BUDGET else int(st[S.PC]),
+            instruction=int(st[S.EXIT_INSN]),
+            cause=int(st[S.EXIT_CAUSE]),
+            interrupt=bool(st[S.EXIT_INTERRUPT]),
+            tval=int(st[S.EXIT_TVAL]),
+            address=int(st[S.EXIT_ADDR]),
+            size=int(st[S.EXIT_SIZE]),
+            value=int(st[S.EXIT_VALUE]),
+            rd=int(st[S.EXIT_RD]),
+            signed=bool(st[S.EXIT_SIGNED]),
+        )
+
+    def complete_mmio(self, value: int = 0) -> None:
+        """Finish the MMIO access of the last exit: a read puts ``value`` in rd."""
+        st = self.arrays.st
+        pending = int(st[S.MMIO_PENDING])
+        if not pending:
+            raise RuntimeError("no MMIO access is waiting to be completed")
+        if pending == 1:
+            size = int(st[S.EXIT_SIZE])
+            value &= (1 << (8 * size)) - 1
+            if st[S.EXIT_SIGNED] and value >> (8 * size - 1):
+                value -= 1 << (8 * size)
+            self.x[int(st[S.EXIT_RD])] = value
+        st[S.MMIO_PENDING] = 0
+        st[S.PC] = (st[S.PC] + 4) & 0xFFFFFFFF
+        core.flush_retired(st, self.arrays.stats, 1)
+
+    def take_trap(self, cause: int, tval: int = 0, *, interrupt: bool = False) -> None:
+        """Deliver a trap architecturally at the current pc (e.g. after a TRAP exit)."""
+        names = INTERRUPT_NAMES if interrupt else EXCEPTION_NAMES
+        if cause not in names:
+            kind = "interrupt" if interrupt else "exception"
+            raise ValueError(f"{cause} is not an {kind} cause; known: {sorted(names)}")
+        self.arrays.st[S.MMIO_PENDING] = 0
+        trap.enter(self.arrays.st, self.arrays.csr, cause, interrupt, tval, self.pc)
+
+    # -- statistics ----------------------------------------------------------------------------
+    @property
+    def stats(self) -> dict:
+        """Instructions by mode, traps by cause, exits by reason (non-zero entries)."""
+        s = self.arrays.stats
+        by_mode = {}
+        for priv, name in S.MODE_NAMES.items():
+            for virt in (0, 1):
+                count = int(s[S.STAT_INSNS_BY_MODE + priv + 4 * virt])
+                if count:
+                    by_mode[("V" + name) if virt else name] = count
+        traps = {}
+        for cause, name in EXCEPTION_NAMES.items():
+            if s[S.STAT_TRAPS + cause]:
+                traps[name] = int(s[S.STAT_TRAPS + cause])
+        for cause, name in INTERRUPT_NAMES.items():
+            if s[S.STAT_INTERRUPTS + cause]:
+                traps[name] = int(s[S.STAT_INTERRUPTS + cause])
+        exit_counts = {
+            name: int(s[S.STAT_EXITS + reason])
+            for reason, name in exits.EXIT_NAMES.items()
+            if s[S.STAT_EXITS + reason]
+        }
+        return {
+            "instructions": sum(by_mode.values()),
+            "instructions_by_mode": by_mode,
+            "traps_by_cause": traps,
+            "exits_by_reason": exit_counts,
+            "tlb_misses": int(s[S.STAT_TLB_MISSES]),
+        }

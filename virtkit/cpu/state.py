@@ -1,0 +1,122 @@
+"""The hart's state as flat NumPy arrays, with a named index for every slot.
+
+The compiled core (virtkit.cpu.core) reads and writes only these arrays, so the
+whole machine state can be inspected, copied and snapshotted from Python, and the
+Numba functions stay cacheable (no jitclass).
+
+Arrays of one hart (see ``HartArrays``):
+  x     int64[32]       integer registers, always held as unsigned 32-bit values
+  csr   int64[4096]     the CSR file indexed by CSR number: plain storage for CSRs
+                         without side effects; views (sstatus, sip, sie), counters and
+                         mip's hardware bits are computed in virtkit.cpu.csrfile
+  st    int64[ST_SIZE]  everything else: pc, privilege, timers, exit information
+  tlb   int64[...]      the software TLB (virtkit.cpu.mmu)
+  stats int64[...]      counters exposed as statistics
+  ram   uint8[...]      physical RAM, with uint16 and uint32 views of the same bytes
+
+Privilege levels are encoded as in the privileged spec (1.2, table 1.1): U = 0,
+S = 1, M = 3. The V bit (hypervisor extension) has its own slot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# -- Privilege levels (privileged spec 20211203, table 1.1) ----------------------------
+PRV_U = 0
+PRV_S = 1
+PRV_M = 3
+MODE_NAMES = {PRV_U: "U", PRV_S: "S", PRV_M: "M"}
+
+# -- Physical memory map the core itself knows (QEMU virt) -----------------------------
+RAM_BASE = 0x8000_0000
+CLINT_BASE = 0x0200_0000
+CLINT_SIZE = 0x1_0000
+CLINT_MSIP = 0x0000
+CLINT_MTIMECMP = 0x4000
+CLINT_MTIME = 0xBFF8
+
+# -- Slots of st ---------------------------------------------------------------------------
+PC = 0
+PRIV = 1
+VIRT = 2  # the V bit of the hypervisor extension (0 until H is enabled)
+RESERVATION = 3  # physical address reserved by LR.W, or -1
+TICKS = 4  # retired instructions plus idle cycles: the basis of mtime and mcycle
+RETIRED = 5  # retired instructions: the basis of minstret
+MCYCLE_OFFSET = 6  # mcycle = TICKS + MCYCLE_OFFSET (software may write mcycle)
+MTIME_OFFSET = 23  # mtime = TICKS // TICKS_PER_MTIME + MTIME_OFFSET
+MINSTRET_OFFSET = 7  # minstret = RETIRED + MINSTRET_OFFSET
+TICKS_PER_MTIME = 8  # how many instructions make one mtime tick
+MTIMECMP = 9  # CLINT mtimecmp (64-bit)
+MSIP = 10  # CLINT msip bit
+EXT_IRQ = 11  # interrupt lines driven by devices (mip bits SEIP, MEIP, ...)
+TOHOST = 12  # physical address of the HTIF tohost word, or -1
+TRAP_EXITS = 13  # which traps exit to Python (TRAP_EXIT_* bits)
+WFI_EXITS = 14  # 1: every WFI exits to Python instead of idling inside the core
+EBREAK_EXITS = 15  # 1: EBREAK exits to Python (a debugger) instead of trapping
+N_BREAKPOINTS = 16  # number of pc breakpoints in BREAKPOINT_BASE..
+PMP_LOCKED = 17  # 1 if any PMP entry is locked (M-mode accesses must be checked)
+MMIO_PENDING = 18  # an MMIO exit awaits completion (1 read, 2 write)
+SKIP_BREAKPOINT = 19  # pc whose breakpoint is skipped once (after resuming from it)
+RAM_SIZE = 20
+EXC_CAUSE = 21  # the exception a helper raised (see virtkit.cpu.trap.raise_exception)
+EXC_TVAL = 22
+# Exit information, valid after run() returns (see virtkit.cpu.exits).
+EXIT_REASON = 24
+EXIT_CAUSE = 25
+EXIT_TVAL = 26
+EXIT_PC = 27
+EXIT_INSN = 28
+EXIT_ADDR = 29
+EXIT_SIZE = 30
+EXIT_VALUE = 31
+EXIT_RD = 32
+EXIT_SIGNED = 33
+EXIT_INTERRUPT = 34  # 1 if EXIT_CAUSE is an interrupt code
+N_MMIO_REGIONS = 35  # number of (start, end) pairs in MMIO_REGION_BASE..
+BREAKPOINT_BASE = 40
+MAX_BREAKPOINTS = 64
+MMIO_REGION_BASE = BREAKPOINT_BASE + MAX_BREAKPOINTS  # physical ranges that exit as MMIO
+MAX_MMIO_REGIONS = 32
+ST_SIZE = MMIO_REGION_BASE + 2 * MAX_MMIO_REGIONS
+
+# -- TRAP_EXITS bits: the trap targets Python owns ---------------------------------------
+TRAP_EXIT_M = 1  # traps into M-mode (Python SBI firmware, bare-metal monitors)
+TRAP_EXIT_S = 2  # traps into S/HS-mode (a Python hypervisor owns HS)
+TRAP_EXIT_ALL = 4  # every trap (trap-and-emulate)
+
+# -- Statistics (stats array) ---------------------------------------------------------------
+STAT_INSNS_BY_MODE = 0  # 8 slots: index PRIV + 4 * VIRT
+STAT_TRAPS = 8  # 64 slots: exceptions by cause
+STAT_INTERRUPTS = 72  # 64 slots: interrupts by cause
+STAT_EXITS = 136  # 16 slots: exits by reason
+STAT_TLB_MISSES = 152
+STAT_SIZE = 160
+
+# -- TLB geometry (virtkit.cpu.mmu) -------------------------------------------------------
+TLB_ENTRIES = 256  # direct-mapped, per (context, access type)
+TLB_CONTEXTS = 8  # effective privilege 0..3, plus 4 with V=1
+TLB_ACCESS_TYPES = 3  # fetch, load, store
+TLB_SIZE = TLB_CONTEXTS * TLB_ACCESS_TYPES * TLB_ENTRIES
+
+
+class HartArrays:
+    """The arrays of one hart. Views of ram share its bytes."""
+
+    def __init__(self, ram_size: int):
+        if ram_size <= 0 or ram_size % 4096:
+            raise ValueError(f"RAM size must be a positive multiple of 4096, got {ram_size}")
+        self.x = np.zeros(32, dtype=np.int64)
+        self.csr = np.zeros(4096, dtype=np.int64)
+        self.st = np.zeros(ST_SIZE, dtype=np.int64)
+        # TLB tags hold vpn + 1 (0 means invalid); deltas map a page to its RAM offset.
+        self.tlb_tag = np.zeros(TLB_SIZE, dtype=np.int64)
+        self.tlb_delta = np.zeros(TLB_SIZE, dtype=np.int64)
+        self.stats = np.zeros(STAT_SIZE, dtype=np.int64)
+        self.ram = np.zeros(ram_size, dtype=np.uint8)
+        self.ram16 = self.ram.view(np.uint16)
+        self.ram32 = self.ram.view(np.uint32)
+        self.st[RAM_SIZE] = ram_size
+        self.st[RESERVATION] = -1
+        self.st[TOHOST] = -1
+        self.st[MTIMECMP] = -1 & 0x7FFF_FFFF_FFFF_FFFF  # never, until software sets it

@@ -1,0 +1,316 @@
+"""The `virtkit` command line.
+
+Each subcommand is a `_cmd_<name>(args) -> int` function; build_parser() declares all
+of them. Library modules are imported inside the command that needs them, so
+`virtkit version` and `virtkit lab` start without compiling the hart.
+
+Errors reach the user as one line, `virtkit: error: ...`, on stderr, never a traceback
+(set VIRTKIT_DEBUG=1 to get one). Exit status: 0 success, 2 bad input (usage, a missing
+or malformed file, an assembler error), 1 a failure while running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from virtkit import __version__
+from virtkit.lab import DEFAULT_PORT
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+
+ADDRESS_LIMIT = 1 << 32  # RV32: addresses are 32-bit
+
+
+class CommandError(Exception):
+    """An error a command reports to the user, with the exit status to leave with."""
+
+    def __init__(self, message: str, status: int = EXIT_BAD_INPUT):
+        super().__init__(message)
+        self.status = status
+
+
+def parse_address(text: str) -> int:
+    """An argparse type: a 32-bit address in hex (0x8000_0000) or decimal."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid address {text!r}: write it in hex (0x80000000) or decimal (2147483648)"
+        ) from None
+    if not 0 <= value < ADDRESS_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"address {text} is outside the 32-bit address space (0 to 0xffffffff)"
+        )
+    return value
+
+
+def parse_port(text: str) -> int:
+    """An argparse type: a TCP port number."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: expected a number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is outside 1 to 65535")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (underscores allowed: 1_000_000)."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
+
+
+def _existing_file(path: Path) -> Path:
+    """path, if it names a readable file; otherwise a CommandError saying what is wrong."""
+    if not path.exists():
+        raise CommandError(f"{path}: no such file")
+    if path.is_dir():
+        raise CommandError(f"{path}: is a folder, expected a file")
+    return path
+
+
+def _cmd_version(args: argparse.Namespace) -> int:
+    print(f"virtkit {__version__}")
+    return EXIT_OK
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from virtkit.lab import LabError, run_lab
+
+    try:
+        return run_lab(args.directory, port=args.port, open_browser=not args.no_browser)
+    except LabError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _cmd_asm(args: argparse.Namespace) -> int:
+    source = _existing_file(args.source)
+    suffix = ".bin" if args.binary else ".elf"
+    output = args.output or source.with_suffix(suffix)
+    if output.resolve() == source.resolve():
+        raise CommandError(f"{output}: the output would overwrite the source; use -o")
+
+    from virtkit.isa.asm import AssemblerError, assemble_file
+
+    options = {} if args.base is None else {"base": args.base}
+    try:
+        program = assemble_file(source, **options)
+    except AssemblerError as exc:
+        raise CommandError(str(exc)) from exc
+    image = program.to_binary() if args.binary else program.to_elf()
+    output.write_bytes(image)
+    return EXIT_OK
+
+
+def _cmd_disasm(args: argparse.Namespace) -> int:
+    path = _existing_file(args.file)
+
+    from elftools.common.exceptions import ELFError
+
+    from virtkit.isa.disasm import disassemble_file
+
+    try:
+        listing = disassemble_file(path, base=args.base, aliases=not args.no_aliases)
+    except ELFError as exc:
+        raise CommandError(f"{path}: not a valid ELF file: {exc}") from exc
+    sys.stdout.write(listing if listing.endswith("\n") else listing + "\n")
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    path = _existing_file(args.elf)
+
+    import json
+
+    from virtkit.machine.baremetal import BareMetal, GuestError
+    from virtkit.machine.elf import ElfLoadError
+
+    try:
+        machine = BareMetal(str(path), ram_size=args.ram_mb << 20)
+    except ElfLoadError as exc:
+        raise CommandError(str(exc)) from exc
+    machine.on_console = lambda text: (sys.stdout.write(text), sys.stdout.flush())
+    try:
+        result = machine.run(
+            args.max_instructions,
+            trace=args.trace,
+            on_trace=lambda line: print(line, file=sys.stderr),
+        )
+    except GuestError as exc:
+        raise CommandError(str(exc), status=EXIT_FAILURE) from exc
+    if args.stats:
+        stats = dict(result.stats)
+        seconds = machine.hart.host_seconds
+        stats["host_seconds"] = round(seconds, 6)
+        stats["mips"] = round(stats["instructions"] / seconds / 1e6, 3) if seconds else None
+        print(json.dumps(stats), file=sys.stderr)
+    if result.exit_code is None:
+        raise CommandError(f"the program did not finish: {result.exit}", status=EXIT_FAILURE)
+    return result.exit_code & 0xFF
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for every subcommand; each sets `func` to its _cmd_ function."""
+    parser = argparse.ArgumentParser(
+        prog="virtkit",
+        description="Teach server virtualization on an emulated RISC-V machine.",
+        epilog="Run `virtkit COMMAND --help` for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"virtkit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    lab = commands.add_parser(
+        "lab",
+        help="open the lessons in JupyterLab",
+        description="Open the lessons (notebooks/ and exercises/) in JupyterLab. From a "
+        "source checkout with no DIR, the checkout's own folders open. Otherwise the "
+        "lessons are copied into DIR first, never overwriting a file you changed.",
+    )
+    lab.add_argument(
+        "directory",
+        metavar="DIR",
+        type=Path,
+        nargs="?",
+        help="where your copy of the lessons lives (default: ./virtkit-lessons, or the "
+        "checkout itself when virtkit runs from one)",
+    )
+    lab.add_argument(
+        "--port",
+        type=parse_port,
+        default=DEFAULT_PORT,
+        help="port for JupyterLab on 127.0.0.1 (default: %(default)s)",
+    )
+    lab.add_argument(
+        "--no-browser", action="store_true", help="start the server without opening a browser"
+    )
+    lab.set_defaults(func=_cmd_lab)
+
+    asm = commands.add_parser(
+        "asm",
+        help="assemble RISC-V source into an ELF file or a raw binary",
+        description="Assemble RV32 source (FILE.s) into an ELF executable or a raw binary.",
+    )
+    asm.add_argument("source", metavar="FILE.s", type=Path, help="assembly source")
+    asm.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        type=Path,
+        help="output file (default: FILE.elf, or FILE.bin with --binary, next to FILE.s)",
+    )
+    asm.add_argument(
+        "--binary", action="store_true", help="write the raw bytes of the image instead of ELF"
+    )
+    asm.add_argument(
+        "--base",
+        metavar="ADDR",
+        type=parse_address,
+        help="load address of the first byte, in hex or decimal (default: the assembler's)",
+    )
+    asm.set_defaults(func=_cmd_asm)
+
+    disasm = commands.add_parser(
+        "disasm",
+        help="disassemble an ELF file or a raw binary",
+        description="Print the RV32 disassembly of an ELF file or a raw binary.",
+    )
+    disasm.add_argument("file", metavar="FILE", type=Path, help="FILE.elf or FILE.bin")
+    disasm.add_argument(
+        "--base",
+        metavar="ADDR",
+        type=parse_address,
+        help="address of the first byte of a raw binary, in hex or decimal",
+    )
+    disasm.add_argument(
+        "--no-aliases",
+        action="store_true",
+        help="print base instructions (addi x0, x0, 0) instead of pseudo-instructions (nop)",
+    )
+    disasm.set_defaults(func=_cmd_disasm)
+
+    run = commands.add_parser(
+        "run",
+        help="run a bare-metal RV32 ELF program",
+        description="Run a bare-metal RV32 ELF program in M-mode from its entry point. It "
+        "ends through HTIF (a store to its `tohost` symbol) or the SiFive test finisher "
+        "at 0x100000; the exit status is the program's.",
+    )
+    run.add_argument("elf", metavar="ELF", type=Path, help="the program")
+    run.add_argument(
+        "--max-instructions",
+        metavar="N",
+        type=_positive_int,
+        default=10_000_000_000,
+        help="stop after N instructions (default: %(default)s)",
+    )
+    run.add_argument(
+        "--stats",
+        action="store_true",
+        help="print one JSON object of statistics on stderr at the end",
+    )
+    run.add_argument(
+        "--trace",
+        metavar="N",
+        type=_positive_int,
+        default=0,
+        help="print the first N instructions executed (pc, disassembly, register written)",
+    )
+    run.add_argument(
+        "--ram-mb",
+        metavar="MB",
+        type=_positive_int,
+        default=128,
+        help="RAM size in MiB (default: %(default)s)",
+    )
+    run.set_defaults(func=_cmd_run)
+
+    version = commands.add_parser("version", help="print the version of virtkit")
+    version.set_defaults(func=_cmd_version)
+
+    return parser
+
+
+def _describe_os_error(exc: OSError) -> str:
+    if exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror[0].lower()}{exc.strerror[1:]}"
+    return str(exc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line in argv (default sys.argv[1:]); return the exit status."""
+    args = build_parser().parse_args(argv)
+    if os.environ.get("VIRTKIT_DEBUG") == "1":
+        return args.func(args)
+    try:
+        return args.func(args)
+    except CommandError as exc:
+        _report(str(exc))
+        return exc.status
+    except OSError as exc:
+        _report(_describe_os_error(exc))
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _report("interrupted")
+        return 130
+    except Exception as exc:
+        _report(
+            f"{type(exc).__name__}: {exc} "
+            "(this looks like a bug in virtkit; set VIRTKIT_DEBUG=1 to see the traceback)"
+        )
+        return EXIT_FAILURE
+
+
+def _report(message: str) -> None:
+    print(f"virtkit: error: {message}", file=sys.stderr)

@@ -276,7 +276,6 @@ class Hart:
     @tohost.setter
     def tohost(self, address: int | None) -> None:
         self.arrays.st[S.TOHOST] = -1 if address is None else address
-        self.arrays.tlb_tag[:] = 0  # the page of tohost must not stay in the store TLB
 
     # -- breakpoints --------------------------------------------------------------------------
     @property

@@ -277,11 +277,7 @@ def translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, priv):
         raise_exception(st, access_fault(access), va)
         return -1
     page = pa & ~0xFFF
-    cacheable = in_ram(st, page, PAGE_SIZE) and pmp_allows(st, csr, page, PAGE_SIZE, priv, access)
-    # Stores to the page of HTIF's tohost must reach store_physical, which watches it.
-    if access == ACCESS_STORE and st[S.TOHOST] >= 0 and (st[S.TOHOST] & ~0xFFF) == page:
-        cacheable = False
-    if cacheable:
+    if in_ram(st, page, PAGE_SIZE) and pmp_allows(st, csr, page, PAGE_SIZE, priv, access):
         vpn = va >> 12
         index = tlb_base(priv, access) + (vpn & (S.TLB_ENTRIES - 1))
         tlb_tag[index] = vpn + 1

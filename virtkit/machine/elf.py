@@ -4,19 +4,27 @@ Reads the loadable segments (PT_LOAD), the entry point and the symbol table of a
 ELF32 little-endian RISC-V executable (ELF psABI for RISC-V: EM_RISCV = 243, the
 e_flags bit EF_RISCV_RVC marks compressed code). Anything this machine cannot run is
 rejected with a message that says why: a 64-bit file, another architecture, code
-built for the C extension, an entry point or a segment outside RAM.
+built for an extension the hart lacks (C above all), an entry point or a segment
+outside RAM.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass, field
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import RISCVAttributesSection
 
 EM_RISCV = 243
+# What the hart implements (virtkit.cpu): RV32IMA, Zicsr, Zifencei, Zicntr and the
+# extensions GNU tools list as implied by these (Zmmul by M, Zaamo and Zalrsc by A).
+SUPPORTED_EXTENSIONS = {
+    *("i", "m", "a", "zicsr", "zifencei", "zicntr", "zmmul", "zaamo", "zalrsc"),
+}
 EF_RISCV_RVC = 0x0001
 PT_LOAD = "PT_LOAD"
 
@@ -74,11 +82,7 @@ def _image(elf: ELFFile, name: str) -> ElfImage:
         raise ElfLoadError(f"{name}: built for {elf['e_machine']}, not RISC-V")
     if not elf.little_endian:
         raise ElfLoadError(f"{name}: big-endian ELF; RISC-V is little-endian")
-    if elf["e_flags"] & EF_RISCV_RVC:
-        raise ElfLoadError(
-            f"{name}: uses compressed (C extension) instructions, which this hart does "
-            "not implement; build with -march=rv32ima_zicsr_zifencei (no 'c')"
-        )
+    _check_extensions(elf, name)
     segments = []
     for segment in elf.iter_segments():
         if segment["p_type"] != PT_LOAD or segment["p_memsz"] == 0:
@@ -95,6 +99,46 @@ def _image(elf: ELFFile, name: str) -> ElfImage:
             if sym.name and sym["st_info"]["type"] in ("STT_NOTYPE", "STT_OBJECT", "STT_FUNC"):
                 symbols.setdefault(sym.name, sym["st_value"])
     return ElfImage(name, elf["e_entry"], segments, symbols)
+
+
+def _arch_string(elf: ELFFile) -> str | None:
+    """Tag_RISCV_arch of the .riscv.attributes section (psABI, "Attributes"), if any."""
+    section = elf.get_section_by_name(".riscv.attributes")
+    if not isinstance(section, RISCVAttributesSection):
+        return None
+    for subsection in section.iter_subsections():
+        for subsubsection in subsection.iter_subsubsections():
+            for attribute in subsubsection.iter_attributes():
+                if attribute.tag == "TAG_ARCH":
+                    return attribute.value
+    return None
+
+
+def _extensions(arch: str) -> set[str]:
+    """The extensions an ISA string names, e.g. "rv32i2p1_m2p0_zicsr2p0" -> {i, m, zicsr}."""
+    names: set[str] = set()
+    first, *rest = arch.lower().split("_")
+    names.update(letter for letter, _ in re.findall(r"([a-z])(\d+(?:p\d+)?)?", first[4:]))
+    names.update(re.sub(r"\d+(p\d+)?$", "", item) for item in rest if item)
+    return names
+
+
+def _check_extensions(elf: ELFFile, name: str) -> None:
+    """Reject code built for extensions the hart lacks (C above all: a 16-bit parcel is
+    an illegal instruction here). The arch attribute says what the code was built for;
+    without one, the EF_RISCV_RVC flag says it may contain compressed instructions."""
+    arch = _arch_string(elf)
+    if arch is None:
+        missing = {"c"} if elf["e_flags"] & EF_RISCV_RVC else set()
+    else:
+        missing = _extensions(arch) - SUPPORTED_EXTENSIONS
+    if missing:
+        listed = ", ".join(sorted(missing))
+        hint = " (compressed instructions)" if "c" in missing else ""
+        raise ElfLoadError(
+            f"{name}: built for extensions this hart does not implement: {listed}{hint}; "
+            "build with -march=rv32ima_zicsr_zifencei"
+        )
 
 
 def check_fits(image: ElfImage, ram_base: int, ram_size: int) -> None:

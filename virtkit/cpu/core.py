@@ -351,6 +351,14 @@ def flush_retired(st, stats, retired):
 
 
 @njit(cache=True)
+def retire_in_mode(st, stats, priv):
+    """Retire one instruction that ran in ``priv`` (the mode may have changed since)."""
+    st[S.TICKS] += 1
+    st[S.RETIRED] += 1
+    stats[S.STAT_INSNS_BY_MODE + priv + 4 * st[S.VIRT]] += 1
+
+
+@njit(cache=True)
 def is_breakpoint(st, pc):
     for i in range(st[S.N_BREAKPOINTS]):
         if st[S.BREAKPOINT_BASE + i] == pc:
@@ -621,7 +629,7 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
             if outcome == NEXT or outcome == JUMP:
                 if outcome == NEXT:
                     st[S.PC] = next_pc
-                flush_retired(st, stats, 1)
+                retire_in_mode(st, stats, priv)  # xRET retires in the mode it leaves
                 return steps, E.EXIT_NONE
             if outcome == EXIT:
                 st[S.EXIT_PC] = pc

@@ -276,6 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=_cmd_run)
 
+    bench = commands.add_parser(
+        "bench",
+        help="measure the hart's speed and print the figures",
+        description="Measure MIPS (paging off and Sv32), Python exits per second, the "
+        "pure-Python core, Unicorn on the same workload, warm start and cold compile "
+        "time. Prints a table with the targets and writes the figures as JSON.",
+    )
+    from virtkit import bench as bench_module
+
+    bench_module.add_arguments(bench)
+    bench.set_defaults(func=bench_module.main)
+
     version = commands.add_parser("version", help="print the version of virtkit")
     version.set_defaults(func=_cmd_version)
 

@@ -1,0 +1,75 @@
+"""`virtkit bench`: how fast the hart is, measured against the targets virtkit is built to.
+
+A teaching hypervisor is only usable if a guest boots in seconds and a monitor written in
+Python can take hundreds of thousands of exits a second. This module measures that:
+
+  compute (paging off)  MIPS of compute.s (sieve, CRC-32, matrix product, insertion sort)
+                        in M-mode with satp = Bare;
+  compute (Sv32)        the same code in U-mode under Sv32, entered through sv32.s: the
+                        speed of a user process, every access translated (target: 250 MIPS);
+  Unicorn               the same code on Unicorn (QEMU's TCG, unicorn-engine.org) and the
+                        ratio virtkit / Unicorn (target: 0.5);
+  exits                 trap exits a second through a trivial Python handler that emulates
+                        a CSR read, the trap-and-emulate loop of virtkit.monitors (300,000/s);
+  pure Python           MIPS of the same core under NUMBA_DISABLE_JIT=1, the CI leg that
+                        keeps the core readable as plain Python (no target);
+  warm start            a new process that imports virtkit, builds a Hart and runs one
+                        instruction, with Numba's cache present (2 s);
+  cold compile          the same with an empty Numba cache, so that every function of the
+                        core is compiled (30 s).
+
+No speed is reported for a run whose result is wrong: the checksum the workload leaves in
+a0 is compared with ``measure.reference_checksum``, a plain-Python implementation of the
+same four algorithms. Unicorn's instruction count is not measured with a per-instruction hook
+(that would slow it down many times); it runs exactly the instructions of the virtkit
+run without paging, from ``compute_start`` to ``compute_done``. Unicorn 2 (seen with
+2.1.4) sends every store through QEMU's slow path (unicorn-engine/unicorn issue #1970,
+pull request #2337): it runs a register-only loop at hundreds of MIPS but this workload,
+which stores often, far slower. The ratio therefore flatters virtkit.
+
+The figures are wall-clock times of this machine and are written only to the table this
+prints and the JSON file it writes; targets are shown, never asserted.
+
+Files: compute.s (the workload), sv32.s (its paged entry), measure.py (the measurements,
+the Python reference, the table); this module is the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+# The hart, Numba and the assembler are imported only when a benchmark runs
+# (virtkit.bench.measure), so that declaring these options costs `virtkit` nothing.
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `virtkit bench`."""
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        default="bench.json",
+        help="where to write the results as JSON (default: bench.json)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short smoke run (about a million instructions per run, no cold compile)",
+    )
+
+
+def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = False) -> dict:
+    """Run every measurement, print the table, write ``json_path`` (if given); return it."""
+    from virtkit.bench.measure import run_benchmarks
+
+    return run_benchmarks(json_path, quick=quick)
+
+
+def main(args: argparse.Namespace) -> int:
+    """`virtkit bench`: run the benchmarks; 0 when every measurement could be made.
+
+    A measurement that cannot be made, or a workload whose checksum is wrong, raises
+    virtkit.bench.measure.BenchmarkError.
+    """
+    run_benchmarks(args.json, quick=args.quick)
+    return 0

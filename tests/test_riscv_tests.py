@@ -17,7 +17,7 @@ import pytest
 
 from virtkit.cli import main
 
-SUITES = re.compile(r"^rv32(ui|um|ua|mi|si)-[pv]-[a-z0-9_]+$")
+SUITES = re.compile(r"^rv32(ui|um|ua|mi|si)-[pv]-[a-z0-9_-]+$")
 FOLDER = os.environ.get("VIRTKIT_RISCV_TESTS")
 
 

@@ -670,12 +670,15 @@ def take_exception(st, csr, stats, pc, insn):
 
 
 @njit(cache=True)
-def run(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, budget):
+def run(state, ram, budget):
     """Execute up to ``budget`` instructions; return the exit reason.
 
     Each batch of ``execute`` ends at the next timer event, so a timer interrupt is
     seen at the instruction at which mtime reaches mtimecmp.
     """
+    x, csr, st, tlb_tag, tlb_delta, stats = S.split(state)
+    ram16 = ram.view(np.uint16)
+    ram32 = ram.view(np.uint32)
     remaining = budget
     st[S.EXIT_REASON] = E.EXIT_NONE
     while remaining > 0:

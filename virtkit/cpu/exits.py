@@ -37,7 +37,7 @@ EXIT_NAMES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Exit:
     """One return from the core.
 

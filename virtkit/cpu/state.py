@@ -4,15 +4,16 @@ The compiled core (virtkit.cpu.core) reads and writes only these arrays, so the
 whole machine state can be inspected, copied and snapshotted from Python, and the
 Numba functions stay cacheable (no jitclass).
 
-Arrays of one hart (see ``HartArrays``):
+Arrays of one hart (see ``HartArrays``): one int64 buffer ``state`` holding
+  st    int64[ST_SIZE]  pc, privilege, timers, exit information, ... (the slots below)
   x     int64[32]       integer registers, always held as unsigned 32-bit values
   csr   int64[4096]     the CSR file indexed by CSR number: plain storage for CSRs
                          without side effects; views (sstatus, sip, sie), counters and
                          mip's hardware bits are computed in virtkit.cpu.csrfile
-  st    int64[ST_SIZE]  everything else: pc, privilege, timers, exit information
-  tlb   int64[...]      the software TLB (virtkit.cpu.mmu)
   stats int64[...]      counters exposed as statistics
-  ram   uint8[...]      physical RAM, with uint16 and uint32 views of the same bytes
+  tlb   int64[...]      the software TLB (virtkit.cpu.mmu): tags, then deltas
+and ``ram``, uint8[...], the physical RAM (the core reads it through uint16 and uint32
+views of the same bytes).
 
 Privilege levels are encoded as in the privileged spec (1.2, table 1.1): U = 0,
 S = 1, M = 3. The V bit (hypervisor extension) has its own slot.
@@ -21,6 +22,7 @@ S = 1, M = 3. The V bit (hypervisor extension) has its own slot.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 # -- Privilege levels (privileged spec 20211203, table 1.1) ----------------------------
 PRV_U = 0
@@ -100,23 +102,44 @@ TLB_ACCESS_TYPES = 3  # fetch, load, store
 TLB_SIZE = TLB_CONTEXTS * TLB_ACCESS_TYPES * TLB_ENTRIES
 
 
+# -- One buffer for everything but RAM -------------------------------------------------
+# The compiled entry point takes this buffer and RAM, and nothing else: each array
+# argument costs time on every call from Python, and a monitor calls once per exit.
+ST_BASE = 0
+X_BASE = ST_BASE + ST_SIZE
+CSR_BASE = X_BASE + 32
+STATS_BASE = CSR_BASE + 4096
+TLB_TAG_BASE = STATS_BASE + STAT_SIZE
+TLB_DELTA_BASE = TLB_TAG_BASE + TLB_SIZE
+STATE_SIZE = TLB_DELTA_BASE + TLB_SIZE
+
+
+@njit(cache=True)
+def split(state):
+    """The named views of the state buffer: (x, csr, st, tlb_tag, tlb_delta, stats)."""
+    return (
+        state[X_BASE : X_BASE + 32],
+        state[CSR_BASE : CSR_BASE + 4096],
+        state[ST_BASE : ST_BASE + ST_SIZE],
+        state[TLB_TAG_BASE : TLB_TAG_BASE + TLB_SIZE],
+        state[TLB_DELTA_BASE : TLB_DELTA_BASE + TLB_SIZE],
+        state[STATS_BASE : STATS_BASE + STAT_SIZE],
+    )
+
+
 class HartArrays:
-    """The arrays of one hart. Views of ram share its bytes."""
+    """The arrays of one hart: ``state`` and ``ram``, and named views of both."""
 
     def __init__(self, ram_size: int):
         if ram_size <= 0 or ram_size % 4096:
             raise ValueError(f"RAM size must be a positive multiple of 4096, got {ram_size}")
-        self.x = np.zeros(32, dtype=np.int64)
-        self.csr = np.zeros(4096, dtype=np.int64)
-        self.st = np.zeros(ST_SIZE, dtype=np.int64)
+        self.state = np.zeros(STATE_SIZE, dtype=np.int64)
+        self.x = self.state[X_BASE : X_BASE + 32]
+        self.csr = self.state[CSR_BASE : CSR_BASE + 4096]
+        self.st = self.state[ST_BASE : ST_BASE + ST_SIZE]
         # TLB tags hold vpn + 1 (0 means invalid); deltas map a page to its RAM offset.
-        self.tlb_tag = np.zeros(TLB_SIZE, dtype=np.int64)
-        self.tlb_delta = np.zeros(TLB_SIZE, dtype=np.int64)
-        self.stats = np.zeros(STAT_SIZE, dtype=np.int64)
+        self.tlb_tag = self.state[TLB_TAG_BASE : TLB_TAG_BASE + TLB_SIZE]
+        self.tlb_delta = self.state[TLB_DELTA_BASE : TLB_DELTA_BASE + TLB_SIZE]
+        self.stats = self.state[STATS_BASE : STATS_BASE + STAT_SIZE]
         self.ram = np.zeros(ram_size, dtype=np.uint8)
-        self.ram16 = self.ram.view(np.uint16)
-        self.ram32 = self.ram.view(np.uint32)
         self.st[RAM_SIZE] = ram_size
-        self.st[RESERVATION] = -1
-        self.st[TOHOST] = -1
-        self.st[MTIMECMP] = -1 & 0x7FFF_FFFF_FFFF_FFFF  # never, until software sets it

@@ -670,23 +670,18 @@ def take_exception(st, csr, stats, pc, insn):
 
 
 @njit(cache=True)
-def run(state, ram, budget):
-    """Execute up to ``budget`` instructions; return the exit reason.
+def run_batches(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, budget):
+    """Execute up to ``budget`` instructions in batches; return the exit reason.
 
     Each batch of ``execute`` ends at the next timer event, so a timer interrupt is
     seen at the instruction at which mtime reaches mtimecmp.
     """
-    x, csr, st, tlb_tag, tlb_delta, stats = S.split(state)
-    ram16 = ram.view(np.uint16)
-    ram32 = ram.view(np.uint32)
     remaining = budget
-    st[S.EXIT_REASON] = E.EXIT_NONE
     while remaining > 0:
         cause = trap.pending_interrupt(st, csr)
         if cause != trap.NO_INTERRUPT:
             pc = st[S.PC]
             if trap.take(st, csr, stats, cause, True, 0, pc, 0) == E.EXIT_TRAP:
-                stats[S.STAT_EXITS + E.EXIT_TRAP] += 1
                 return E.EXIT_TRAP
             remaining -= 1  # taking an interrupt is one step, so step() can show it
             continue
@@ -697,10 +692,34 @@ def run(state, ram, budget):
         steps, reason = execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit)
         remaining -= steps
         if reason != E.EXIT_NONE:
-            st[S.EXIT_REASON] = reason
-            stats[S.STAT_EXITS + reason] += 1
             return reason
-    st[S.EXIT_REASON] = E.EXIT_BUDGET
     st[S.EXIT_PC] = st[S.PC]
-    stats[S.STAT_EXITS + E.EXIT_BUDGET] += 1
     return E.EXIT_BUDGET
+
+
+@njit(cache=True)
+def run(state, ram, budget):
+    """The entry point: run up to ``budget`` instructions and return the exit record.
+
+    The record is a tuple of the fields of virtkit.cpu.exits.Exit, in its order; the
+    same values stay in the EXIT_* slots of the state.
+    """
+    x, csr, st, tlb_tag, tlb_delta, stats = S.split(state)
+    reason = run_batches(
+        x, csr, st, tlb_tag, tlb_delta, stats, ram, ram.view(np.uint16), ram.view(np.uint32), budget
+    )
+    st[S.EXIT_REASON] = reason
+    stats[S.STAT_EXITS + reason] += 1
+    return (
+        reason,
+        st[S.EXIT_PC],
+        st[S.EXIT_INSN],
+        st[S.EXIT_CAUSE],
+        st[S.EXIT_INTERRUPT],
+        st[S.EXIT_TVAL],
+        st[S.EXIT_ADDR],
+        st[S.EXIT_SIZE],
+        st[S.EXIT_VALUE],
+        st[S.EXIT_RD],
+        st[S.EXIT_SIGNED],
+    )

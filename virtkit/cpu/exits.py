@@ -9,7 +9,7 @@ details (Documentation/virt/kvm/api.rst, "struct kvm_run"). The hart does the sa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from virtkit.isa.causes import cause_name
 
@@ -37,27 +37,31 @@ EXIT_NAMES = {
 }
 
 
-@dataclass(slots=True)
-class Exit:
+class Exit(NamedTuple):
     """One return from the core.
 
     ``pc`` is the pc of the instruction concerned (the trapping or MMIO instruction,
-    the breakpoint, the WFI). For TRAP exits, ``cause``/``interrupt``/``tval`` say what
-    would be delivered; for MMIO exits, ``address``/``size``/``value`` describe the
-    access (``value`` only for writes) and ``rd``/``signed`` the register to complete.
+    the breakpoint, the WFI; for BUDGET, where the hart will continue). For TRAP exits,
+    ``cause``/``interrupt``/``tval`` say what would be delivered; for MMIO exits,
+    ``address``/``size``/``value`` describe the access (``value`` only for writes) and
+    ``rd``/``signed`` the register to complete; for HALT, ``value`` is what the program
+    handed to the host. ``interrupt`` and ``signed`` are 0 or 1.
+
+    A named tuple, because the core returns exactly this tuple and a monitor makes
+    one per exit: it has to be cheap.
     """
 
     reason: int
     pc: int
     instruction: int = 0
     cause: int = 0
-    interrupt: bool = False
+    interrupt: int = 0
     tval: int = 0
     address: int = 0
     size: int = 0
     value: int = 0
     rd: int = 0
-    signed: bool = False
+    signed: int = 0
 
     @property
     def name(self) -> str:

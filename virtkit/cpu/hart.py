@@ -54,7 +54,7 @@ class Registers:
         return int(self._x[self._index(key)])
 
     def __setitem__(self, key, value: int) -> None:
-        index = self._index(key)
+        index = key if type(key) is int and 0 <= key < 32 else self._index(key)
         if index:
             self._x[index] = value & 0xFFFFFFFF
 
@@ -130,6 +130,7 @@ class Hart:
         self.reset()
         self.host_seconds = 0.0
         self._breakpoints: set[int] = set()
+        self._last_exit = Exit(exits.EXIT_NONE, self.pc)
 
     # -- configuration ----------------------------------------------------------------
     @property
@@ -302,30 +303,22 @@ class Hart:
                 "the last exit was an MMIO access that was never completed: "
                 "call hart.complete_mmio(value) (reads) or hart.complete_mmio() (writes)"
             )
-        if a.st[S.EXIT_REASON] == exits.EXIT_BREAKPOINT and a.st[S.EXIT_PC] == a.st[S.PC]:
-            a.st[S.SKIP_BREAKPOINT] = a.st[S.PC]  # resume past the breakpoint we stopped at
+        last = self._last_exit
+        if last.reason == exits.EXIT_BREAKPOINT and last.pc == self.pc:
+            a.st[S.SKIP_BREAKPOINT] = last.pc  # resume past the breakpoint we stopped at
         start = time.perf_counter()
-        reason = core.run(a.state, a.ram, budget)
+        record = core.run(a.state, a.ram, budget)
         self.host_seconds += time.perf_counter() - start
-        return self.last_exit(reason)
+        self._last_exit = exit = Exit._make(record)
+        return exit
 
     def step(self) -> Exit:
         """Execute one instruction (or take one pending interrupt)."""
         return self.run(1)
 
-    def last_exit(self, reason: int | None = None) -> Exit:
-        st = self.arrays.st
-        # One slice read instead of eleven: this runs once per exit, and exits are
-        # the inner loop of every monitor.
-        (stored_reason, cause, tval, pc, insn, address, size, value, rd, signed, interrupt) = st[
-            S.EXIT_REASON : S.EXIT_INTERRUPT + 1
-        ].tolist()
-        reason = stored_reason if reason is None else int(reason)
-        if reason == exits.EXIT_BUDGET:
-            pc = int(st[S.PC])
-        return Exit(
-            reason, pc, insn, cause, bool(interrupt), tval, address, size, value, rd, bool(signed)
-        )
+    def last_exit(self) -> Exit:
+        """The exit the last run() returned."""
+        return self._last_exit
 
     def complete_mmio(self, value: int = 0) -> None:
         """Finish the MMIO access of the last exit: a read puts ``value`` in rd."""

@@ -125,6 +125,8 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
         listing = disassemble_file(path, base=args.base, aliases=not args.no_aliases)
     except ELFError as exc:
         raise CommandError(f"{path}: not a valid ELF file: {exc}") from exc
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
     sys.stdout.write(listing if listing.endswith("\n") else listing + "\n")
     return EXIT_OK
 
@@ -236,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     disasm.add_argument(
         "--no-aliases",
         action="store_true",
-        help="print base instructions (addi x0, x0, 0) instead of pseudo-instructions (nop)",
+        help="print base instructions (addi zero,zero,0) instead of pseudo-instructions (nop)",
     )
     disasm.set_defaults(func=_cmd_disasm)
 

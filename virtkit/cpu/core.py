@@ -35,6 +35,8 @@ from virtkit.isa import instructions as I
 
 MASK32 = 0xFFFFFFFF
 NEVER = 1 << 62  # a number of ticks no run reaches
+NO_INSTRUCTION = np.int64(0)  # the instruction bits of a trap not caused by one
+NO_VALUE = np.int64(0)  # tval of an interrupt (np.int64: see virtkit.cpu.mmu)
 
 # Fully fixed SYSTEM encodings, from the instruction table.
 ECALL = I.BY_NAME["ecall"].match
@@ -116,14 +118,14 @@ def load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, priv):
     for k in range(size):
         byte_va = (va + k) & MASK32
         pa = mmu.translate(
-            st, csr, ram, tlb_tag, tlb_delta, stats, byte_va, 1, mmu.ACCESS_LOAD, priv
+            st, csr, ram, tlb_tag, tlb_delta, stats, byte_va, mmu.BYTE, mmu.ACCESS_LOAD, priv
         )
         if pa < 0:
             return mmu.ACCESS_TRAP, 0
-        if not mmu.in_ram(st, pa, 1):
+        if not mmu.in_ram(st, pa, mmu.BYTE):
             mmu.raise_exception(st, C.CAUSE_LOAD_ACCESS, byte_va)  # no misaligned MMIO
             return mmu.ACCESS_TRAP, 0
-        value |= mmu.ram_read(ram, pa, 1) << (8 * k)
+        value |= mmu.ram_read(ram, pa, mmu.BYTE) << (8 * k)
     return mmu.ACCESS_OK, value
 
 
@@ -141,17 +143,17 @@ def store_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, value, priv):
     for k in range(size):
         byte_va = (va + k) & MASK32
         pa = mmu.translate(
-            st, csr, ram, tlb_tag, tlb_delta, stats, byte_va, 1, mmu.ACCESS_STORE, priv
+            st, csr, ram, tlb_tag, tlb_delta, stats, byte_va, mmu.BYTE, mmu.ACCESS_STORE, priv
         )
         if pa < 0:
             return mmu.ACCESS_TRAP
-        if not mmu.in_ram(st, pa, 1):
+        if not mmu.in_ram(st, pa, mmu.BYTE):
             mmu.raise_exception(st, C.CAUSE_STORE_ACCESS, byte_va)
             return mmu.ACCESS_TRAP
         addresses[k] = pa
     status = mmu.ACCESS_OK
     for k in range(size):
-        result = mmu.store_physical(st, ram, addresses[k], 1, value >> (8 * k), va + k)
+        result = mmu.store_physical(st, ram, addresses[k], mmu.BYTE, value >> (8 * k), va + k)
         if result != mmu.ACCESS_OK:
             status = result
     return status
@@ -160,13 +162,15 @@ def store_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, value, priv):
 @njit(cache=True)
 def fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, priv):
     """Returns (status, instruction word) for a fetch that missed the TLB."""
-    pa = mmu.translate(st, csr, ram, tlb_tag, tlb_delta, stats, pc, 4, mmu.ACCESS_FETCH, priv)
+    pa = mmu.translate(
+        st, csr, ram, tlb_tag, tlb_delta, stats, pc, mmu.WORD, mmu.ACCESS_FETCH, priv
+    )
     if pa < 0:
         return mmu.ACCESS_TRAP, 0
-    if not mmu.in_ram(st, pa, 4):
+    if not mmu.in_ram(st, pa, mmu.WORD):
         mmu.raise_exception(st, C.CAUSE_FETCH_ACCESS, pc)  # code runs from RAM only
         return mmu.ACCESS_TRAP, 0
-    return mmu.ACCESS_OK, mmu.ram_read(ram, pa, 4)
+    return mmu.ACCESS_OK, mmu.ram_read(ram, pa, mmu.WORD)
 
 
 # -- A extension (Volume I, chapter 8) -------------------------------------------------
@@ -188,10 +192,10 @@ def execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, priv):
         mmu.raise_exception(st, cause, va)
         return FAULT
     access = mmu.ACCESS_LOAD if is_lr else mmu.ACCESS_STORE
-    pa = mmu.translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, 4, access, priv)
+    pa = mmu.translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, mmu.WORD, access, priv)
     if pa < 0:
         return FAULT
-    if not mmu.in_ram(st, pa, 4):
+    if not mmu.in_ram(st, pa, mmu.WORD):
         # Atomics are supported on RAM only (the PMA of the rest of the map).
         mmu.raise_exception(st, C.CAUSE_LOAD_ACCESS if is_lr else C.CAUSE_STORE_ACCESS, va)
         return FAULT
@@ -201,17 +205,17 @@ def execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, priv):
             return FAULT
         st[S.RESERVATION] = pa
         if rd:
-            x[rd] = mmu.ram_read(ram, pa, 4)
+            x[rd] = mmu.ram_read(ram, pa, mmu.WORD)
         return NEXT
     if funct5 == 0b00011:  # SC.W: succeeds only on the reserved address; always clears it
         success = st[S.RESERVATION] == pa
         st[S.RESERVATION] = -1
         if success:
-            mmu.store_physical(st, ram, pa, 4, b, va)
+            mmu.store_physical(st, ram, pa, mmu.WORD, b, va)
         if rd:
             x[rd] = 0 if success else 1
         return NEXT
-    old = mmu.ram_read(ram, pa, 4)
+    old = mmu.ram_read(ram, pa, mmu.WORD)
     so = signed(old)
     sb = signed(b)
     if funct5 == 0b00001:
@@ -235,7 +239,7 @@ def execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, priv):
     else:
         mmu.raise_exception(st, C.CAUSE_ILLEGAL_INSTRUCTION, insn)
         return FAULT
-    mmu.store_physical(st, ram, pa, 4, new, va)
+    mmu.store_physical(st, ram, pa, mmu.WORD, new, va)
     if rd:
         x[rd] = old
     return NEXT
@@ -367,11 +371,29 @@ def is_breakpoint(st, pc):
 
 
 @njit(cache=True)
+def illegal_instruction(st, insn):
+    """Record an illegal-instruction exception; tval holds the instruction bits."""
+    st[S.EXC_CAUSE] = C.CAUSE_ILLEGAL_INSTRUCTION
+    st[S.EXC_TVAL] = insn
+    return True
+
+
+@njit(cache=True)
+def misaligned_target(st, target):
+    """A taken branch or jump to a target that is not 4-byte aligned (Volume I, 2.5)."""
+    st[S.EXC_CAUSE] = C.CAUSE_MISALIGNED_FETCH
+    st[S.EXC_TVAL] = target
+    return True
+
+
+@njit(cache=True)
 def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
     """Run up to ``limit`` instructions. Returns (steps taken, exit reason or EXIT_NONE).
 
-    Ends early after a SYSTEM instruction, a trap, or a store to the CLINT, so that
-    ``run`` can check for interrupts.
+    A step is a retired instruction or one that trapped. Ends early after a SYSTEM
+    instruction, a trap, or a store to the CLINT, so that ``run`` can check for
+    interrupts. ``retired`` counts this call's instructions; ``counted`` how many of
+    them are already in the counters (flushed before any helper that reads time).
     """
     pc = st[S.PC]
     priv = st[S.PRIV]
@@ -386,20 +408,15 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
     st[S.SKIP_BREAKPOINT] = -1
     tohost_offset = st[S.TOHOST] - S.RAM_BASE if st[S.TOHOST] >= 0 else -1
     retired = 0
-    steps = 0
-    insn = 0
-    while steps < limit:
+    counted = 0
+    while retired < limit:
         if has_breakpoints and pc != skip_breakpoint and is_breakpoint(st, pc):
             st[S.PC] = pc
-            flush_retired(st, stats, retired)
+            flush_retired(st, stats, retired - counted)
             st[S.EXIT_REASON] = E.EXIT_BREAKPOINT
             st[S.EXIT_PC] = pc
-            return steps, E.EXIT_BREAKPOINT
+            return retired, E.EXIT_BREAKPOINT
         skip_breakpoint = -1
-        steps += 1
-        fault = False  # an exception is recorded in st[EXC_CAUSE], st[EXC_TVAL]
-        illegal = False  # an illegal instruction (recorded at the end)
-        next_pc = (pc + 4) & MASK32
 
         # Fetch: the page of the last fetch is remembered, then the fetch TLB.
         vpn = pc >> 12
@@ -411,25 +428,22 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
         if vpn == fetch_vpn:
             insn = np.int64(ram32[(pc + fetch_delta) >> 2])
         else:
-            flush_retired(st, stats, retired)
-            retired = 0
+            flush_retired(st, stats, retired - counted)
+            counted = retired
             status, insn = fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, priv)
             if status != mmu.ACCESS_OK:
-                insn = 0
-                fault = True
+                return retired + 1, take_exception(st, csr, stats, pc, NO_INSTRUCTION)
 
         opcode = insn & 0x7F
         rd = (insn >> 7) & 31
         funct3 = (insn >> 12) & 7
         a = x[(insn >> 15) & 31]
         b = x[(insn >> 20) & 31]
+        next_pc = (pc + 4) & MASK32
+        fault = False  # an exception is recorded in st[EXC_CAUSE], st[EXC_TVAL]
 
-        if fault:
-            pass
-        elif opcode == I.OPCODE_OP_IMM:
+        if opcode == I.OPCODE_OP_IMM:
             imm = signed(insn) >> 20
-            shamt = (insn >> 20) & 31
-            funct7 = insn >> 25
             if funct3 == 0:
                 value = (a + imm) & MASK32
             elif funct3 == 2:
@@ -442,16 +456,16 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
                 value = (a | imm) & MASK32
             elif funct3 == 7:
                 value = a & imm & MASK32
-            elif funct3 == 1 and funct7 == 0:
-                value = (a << shamt) & MASK32
-            elif funct3 == 5 and funct7 == 0:
-                value = a >> shamt
-            elif funct3 == 5 and funct7 == 0b0100000:
-                value = (signed(a) >> shamt) & MASK32
+            elif funct3 == 1 and (insn >> 25) == 0:
+                value = (a << ((insn >> 20) & 31)) & MASK32
+            elif funct3 == 5 and (insn >> 25) == 0:
+                value = a >> ((insn >> 20) & 31)
+            elif funct3 == 5 and (insn >> 25) == 0b0100000:
+                value = (signed(a) >> ((insn >> 20) & 31)) & MASK32
             else:
                 value = 0
-                illegal = True
-            if rd and not illegal:
+                fault = illegal_instruction(st, insn)
+            if rd and not fault:
                 x[rd] = value
         elif opcode == I.OPCODE_LOAD:
             va = (a + (signed(insn) >> 20)) & MASK32
@@ -459,7 +473,7 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
             index = load_base + ((va >> 12) & (S.TLB_ENTRIES - 1))
             if funct3 == 3 or funct3 > 5:
                 value = 0
-                illegal = True
+                fault = illegal_instruction(st, insn)
             elif tlb_tag[index] == (va >> 12) + 1 and (va & (size - 1)) == 0:
                 offset = va + tlb_delta[index]
                 if size == 4:
@@ -469,22 +483,21 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
                 else:
                     value = np.int64(ram[offset])
             else:
-                flush_retired(st, stats, retired)
-                retired = 0
+                flush_retired(st, stats, retired - counted)
+                counted = retired
                 status, value = load_slow(
                     st, csr, ram, tlb_tag, tlb_delta, stats, va, size, data_priv
                 )
                 if status == mmu.ACCESS_MMIO:
                     st[S.PC] = pc
-                    st[S.EXIT_REASON] = E.EXIT_MMIO_READ
                     st[S.EXIT_PC] = pc
                     st[S.EXIT_INSN] = insn
                     st[S.EXIT_RD] = rd
                     st[S.EXIT_SIGNED] = 1 if funct3 < 4 else 0
                     st[S.MMIO_PENDING] = 1
-                    return steps, E.EXIT_MMIO_READ
+                    return retired + 1, E.EXIT_MMIO_READ
                 fault = status == mmu.ACCESS_TRAP
-            if not fault and not illegal:
+            if not fault:
                 if funct3 == 0:
                     value = ((value & 0xFF) ^ 0x80) - 0x80
                 elif funct3 == 1:
@@ -492,12 +505,11 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
                 if rd:
                     x[rd] = value & MASK32
         elif opcode == I.OPCODE_STORE:
-            imm = (signed(insn) >> 25 << 5) | rd
-            va = (a + imm) & MASK32
+            va = (a + ((signed(insn) >> 25 << 5) | rd)) & MASK32
             size = 1 << (funct3 & 3)
             index = store_base + ((va >> 12) & (S.TLB_ENTRIES - 1))
             if funct3 > 2:
-                illegal = True
+                fault = illegal_instruction(st, insn)
             elif tlb_tag[index] == (va >> 12) + 1 and (va & (size - 1)) == 0:
                 offset = va + tlb_delta[index]
                 if size == 4:
@@ -510,32 +522,33 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
                     # HTIF: a store to the low word of tohost hands a command to the host.
                     st[S.PC] = next_pc
                     st[S.EXIT_ADDR] = st[S.TOHOST]
-                    st[S.EXIT_VALUE] = mmu.ram_read(ram, st[S.TOHOST], 8)
+                    st[S.EXIT_VALUE] = mmu.ram_read(ram, st[S.TOHOST], mmu.DOUBLEWORD)
                     st[S.EXIT_PC] = pc
                     st[S.EXIT_INSN] = insn
-                    flush_retired(st, stats, retired + 1)
-                    return steps, E.EXIT_HALT
+                    flush_retired(st, stats, retired + 1 - counted)
+                    return retired + 1, E.EXIT_HALT
             else:
-                flush_retired(st, stats, retired)
-                retired = 0
+                flush_retired(st, stats, retired - counted)
+                counted = retired
                 status = store_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, b, data_priv)
-                if status == mmu.ACCESS_MMIO or status == mmu.ACCESS_HTIF:
-                    reason = E.EXIT_MMIO_WRITE if status == mmu.ACCESS_MMIO else E.EXIT_HALT
-                    st[S.PC] = pc if status == mmu.ACCESS_MMIO else next_pc
-                    st[S.EXIT_REASON] = reason
+                if status == mmu.ACCESS_MMIO:
+                    st[S.PC] = pc
                     st[S.EXIT_PC] = pc
                     st[S.EXIT_INSN] = insn
-                    if status == mmu.ACCESS_MMIO:
-                        st[S.MMIO_PENDING] = 2
-                    else:
-                        flush_retired(st, stats, 1)
-                    return steps, reason
+                    st[S.MMIO_PENDING] = 2
+                    return retired + 1, E.EXIT_MMIO_WRITE
+                if status == mmu.ACCESS_HTIF:
+                    st[S.PC] = next_pc
+                    st[S.EXIT_PC] = pc
+                    st[S.EXIT_INSN] = insn
+                    flush_retired(st, stats, 1)
+                    return retired + 1, E.EXIT_HALT
                 fault = status == mmu.ACCESS_TRAP
                 if not fault and (va >> 16) == (S.CLINT_BASE >> 16):
                     # A CLINT store may raise or lower MSIP or MTIP: let run() look.
                     st[S.PC] = next_pc
                     flush_retired(st, stats, 1)
-                    return steps, E.EXIT_NONE
+                    return retired + 1, E.EXIT_NONE
         elif opcode == I.OPCODE_OP:
             funct7 = insn >> 25
             if funct7 == 0:
@@ -563,8 +576,8 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
                 value = execute_muldiv(funct3, a, b)
             else:
                 value = 0
-                illegal = True
-            if rd and not illegal:
+                fault = illegal_instruction(st, insn)
+            if rd and not fault:
                 x[rd] = value
         elif opcode == I.OPCODE_BRANCH:
             if funct3 == 0:
@@ -581,7 +594,7 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
                 taken = a >= b
             else:
                 taken = False
-                illegal = True
+                fault = illegal_instruction(st, insn)
             if taken:
                 imm = (
                     ((insn >> 31) << 12)
@@ -590,6 +603,8 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
                     | (((insn >> 8) & 0xF) << 1)
                 )
                 next_pc = (pc + ((imm ^ 0x1000) - 0x1000)) & MASK32
+                if next_pc & 3:
+                    fault = misaligned_target(st, next_pc)
         elif opcode == I.OPCODE_JAL:
             imm = (
                 ((insn >> 31) << 20)
@@ -598,13 +613,17 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
                 | (((insn >> 21) & 0x3FF) << 1)
             )
             next_pc = (pc + ((imm ^ 0x100000) - 0x100000)) & MASK32
-            if next_pc & 3 == 0 and rd:
+            if next_pc & 3:
+                fault = misaligned_target(st, next_pc)
+            elif rd:
                 x[rd] = (pc + 4) & MASK32
         elif opcode == I.OPCODE_JALR:
             next_pc = (a + (signed(insn) >> 20)) & (MASK32 - 1)
             if funct3 != 0:
-                illegal = True
-            elif next_pc & 3 == 0 and rd:
+                fault = illegal_instruction(st, insn)
+            elif next_pc & 3:
+                fault = misaligned_target(st, next_pc)
+            elif rd:
                 x[rd] = (pc + 4) & MASK32
         elif opcode == I.OPCODE_LUI:
             if rd:
@@ -615,74 +634,73 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
         elif opcode == I.OPCODE_MISC_MEM:
             # FENCE orders nothing on one in-order hart; FENCE.I has no stale
             # instruction cache to discard, since every fetch reads RAM.
-            illegal = funct3 > 1
+            if funct3 > 1:
+                fault = illegal_instruction(st, insn)
         elif opcode == I.OPCODE_AMO:
-            flush_retired(st, stats, retired)
-            retired = 0
-            fault = (
-                execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, data_priv) == FAULT
-            )
+            flush_retired(st, stats, retired - counted)
+            counted = retired
+            outcome = execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, data_priv)
+            fault = outcome == FAULT
         elif opcode == I.OPCODE_SYSTEM:
-            flush_retired(st, stats, retired)
+            flush_retired(st, stats, retired - counted)
+            counted = retired
             st[S.PC] = pc
             outcome = execute_system(x, csr, st, tlb_tag, stats, insn, pc)
             if outcome == NEXT or outcome == JUMP:
                 if outcome == NEXT:
                     st[S.PC] = next_pc
                 retire_in_mode(st, stats, priv)  # xRET retires in the mode it leaves
-                return steps, E.EXIT_NONE
+                return retired + 1, E.EXIT_NONE
             if outcome == EXIT:
                 st[S.EXIT_PC] = pc
                 st[S.EXIT_INSN] = insn
                 if st[S.EXIT_REASON] == E.EXIT_WFI:
                     st[S.PC] = next_pc  # the WFI retires; the hart waits after it
                     flush_retired(st, stats, 1)
-                return steps, st[S.EXIT_REASON]
-            retired = 0
+                return retired + 1, st[S.EXIT_REASON]
             fault = True
         else:
-            illegal = True
+            fault = illegal_instruction(st, insn)
 
-        if illegal:
-            st[S.EXC_CAUSE] = C.CAUSE_ILLEGAL_INSTRUCTION
-            st[S.EXC_TVAL] = insn
-            fault = True
-        elif not fault and next_pc & 3:
-            # A taken branch or jump to a misaligned target (Volume I, 2.5).
-            st[S.EXC_CAUSE] = C.CAUSE_MISALIGNED_FETCH
-            st[S.EXC_TVAL] = next_pc
-            fault = True
         if fault:
-            flush_retired(st, stats, retired)
-            return steps, take_exception(st, csr, stats, pc, insn)
+            flush_retired(st, stats, retired - counted)
+            return retired + 1, take_exception(st, csr, stats, pc, insn)
         pc = next_pc
         retired += 1
 
     st[S.PC] = pc
-    flush_retired(st, stats, retired)
-    return steps, E.EXIT_NONE
+    flush_retired(st, stats, retired - counted)
+    return retired, E.EXIT_NONE
 
 
 @njit(cache=True)
 def take_exception(st, csr, stats, pc, insn):
     """Deliver the exception recorded in st, or exit if Python owns its target."""
-    return trap.take(st, csr, stats, st[S.EXC_CAUSE], False, st[S.EXC_TVAL], pc, insn)
+    return trap.take(st, csr, stats, st[S.EXC_CAUSE], trap.EXCEPTION, st[S.EXC_TVAL], pc, insn)
 
 
 @njit(cache=True)
-def run_batches(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, budget):
-    """Execute up to ``budget`` instructions in batches; return the exit reason.
+def run(state, ram, budget):
+    """The entry point: run up to ``budget`` instructions and return the exit record.
 
-    Each batch of ``execute`` ends at the next timer event, so a timer interrupt is
-    seen at the instruction at which mtime reaches mtimecmp.
+    Instructions run in batches (``execute``); each batch ends at the next timer
+    event, so a timer interrupt is seen at the instruction at which mtime reaches
+    mtimecmp. The record is a tuple of the fields of virtkit.cpu.exits.Exit, in its
+    order; the same values stay in the EXIT_* slots of the state.
     """
+    x, csr, st, tlb_tag, tlb_delta, stats = S.split(state)
+    ram16 = ram.view(np.uint16)
+    ram32 = ram.view(np.uint32)
     remaining = budget
+    reason = E.EXIT_BUDGET
     while remaining > 0:
         cause = trap.pending_interrupt(st, csr)
         if cause != trap.NO_INTERRUPT:
             pc = st[S.PC]
-            if trap.take(st, csr, stats, cause, True, 0, pc, 0) == E.EXIT_TRAP:
-                return E.EXIT_TRAP
+            taken = trap.take(st, csr, stats, cause, trap.INTERRUPT, NO_VALUE, pc, NO_INSTRUCTION)
+            if taken == E.EXIT_TRAP:
+                reason = E.EXIT_TRAP
+                break
             remaining -= 1  # taking an interrupt is one step, so step() can show it
             continue
         limit = remaining
@@ -692,22 +710,10 @@ def run_batches(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, budget
         steps, reason = execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit)
         remaining -= steps
         if reason != E.EXIT_NONE:
-            return reason
-    st[S.EXIT_PC] = st[S.PC]
-    return E.EXIT_BUDGET
-
-
-@njit(cache=True)
-def run(state, ram, budget):
-    """The entry point: run up to ``budget`` instructions and return the exit record.
-
-    The record is a tuple of the fields of virtkit.cpu.exits.Exit, in its order; the
-    same values stay in the EXIT_* slots of the state.
-    """
-    x, csr, st, tlb_tag, tlb_delta, stats = S.split(state)
-    reason = run_batches(
-        x, csr, st, tlb_tag, tlb_delta, stats, ram, ram.view(np.uint16), ram.view(np.uint32), budget
-    )
+            break
+        reason = E.EXIT_BUDGET
+    if reason == E.EXIT_BUDGET:
+        st[S.EXIT_PC] = st[S.PC]
     st[S.EXIT_REASON] = reason
     stats[S.STAT_EXITS + reason] += 1
     return (

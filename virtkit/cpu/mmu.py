@@ -25,9 +25,17 @@ from virtkit.cpu import state as S
 from virtkit.isa import causes as C
 from virtkit.isa import csrs
 
-ACCESS_FETCH = 0
-ACCESS_LOAD = 1
-ACCESS_STORE = 2
+# Constants that are passed as arguments to compiled helpers are np.int64: Numba
+# compiles one copy of a helper per distinct literal int argument, np.int64 values
+# are typed as plain int64 and share one.
+ACCESS_FETCH = np.int64(0)
+ACCESS_LOAD = np.int64(1)
+ACCESS_STORE = np.int64(2)
+
+# Access sizes in bytes.
+BYTE = np.int64(1)
+WORD = np.int64(4)
+DOUBLEWORD = np.int64(8)
 
 # Results of the slow-path access functions.
 ACCESS_OK = 0
@@ -51,8 +59,8 @@ PTE_U = 1 << 4
 PTE_G = 1 << 5
 PTE_A = 1 << 6
 PTE_D = 1 << 7
-PAGE_SIZE = 4096
-PTE_SIZE = 4
+PAGE_SIZE = np.int64(4096)
+PTE_SIZE = np.int64(4)
 LEVELS = 2
 
 # PMP configuration bits (3.7.1).
@@ -207,12 +215,12 @@ def sv32_walk(st, csr, ram, va, access, priv):
         # Step 2: pte = the PTE at a + va.vpn[i] * PTESIZE, a PMP-checked S-mode read.
         vpn_i = (va >> (12 + 10 * i)) & 0x3FF
         pte_addr = a + vpn_i * PTE_SIZE
-        if not in_ram(st, pte_addr, 4) or not pmp_allows(
-            st, csr, pte_addr, 4, S.PRV_S, ACCESS_LOAD
+        if not in_ram(st, pte_addr, PTE_SIZE) or not pmp_allows(
+            st, csr, pte_addr, PTE_SIZE, S.PRV_S, ACCESS_LOAD
         ):
             raise_exception(st, access_fault(access), va)
             return -1
-        pte = ram_read(ram, pte_addr, 4)
+        pte = ram_read(ram, pte_addr, PTE_SIZE)
         # Step 3: invalid, or the reserved W-without-R combination.
         if not (pte & PTE_V) or (not (pte & PTE_R) and (pte & PTE_W)):
             raise_exception(st, page_fault(access), va)
@@ -247,10 +255,10 @@ def sv32_walk(st, csr, ram, va, access, priv):
     # Step 7: A and D, updated in hardware.
     wanted = PTE_A | (PTE_D if access == ACCESS_STORE else 0)
     if (pte & wanted) != wanted:
-        if not pmp_allows(st, csr, pte_addr, 4, S.PRV_S, ACCESS_STORE):
+        if not pmp_allows(st, csr, pte_addr, PTE_SIZE, S.PRV_S, ACCESS_STORE):
             raise_exception(st, access_fault(access), va)
             return -1
-        ram_write(ram, pte_addr, 4, pte | wanted)
+        ram_write(ram, pte_addr, PTE_SIZE, pte | wanted)
     # Step 8: the physical address; a megapage takes vpn[0] from the virtual address.
     ppn = pte >> 10
     if i > 0:
@@ -361,7 +369,7 @@ def store_physical(st, ram, pa, size, value, va):
         if tohost >= 0 and pa < tohost + 4 and tohost < pa + size:
             # A write to the low word of tohost hands the 64-bit value to the host.
             st[S.EXIT_ADDR] = tohost
-            st[S.EXIT_VALUE] = ram_read(ram, tohost, 8)
+            st[S.EXIT_VALUE] = ram_read(ram, tohost, DOUBLEWORD)
             return ACCESS_HTIF
         return ACCESS_OK
     if pa >= S.CLINT_BASE and pa + size <= S.CLINT_BASE + S.CLINT_SIZE:

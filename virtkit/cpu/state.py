@@ -25,10 +25,12 @@ import numpy as np
 from numba import njit
 
 # -- Privilege levels (privileged spec 20211203, table 1.1) ----------------------------
-PRV_U = 0
-PRV_S = 1
-PRV_M = 3
-MODE_NAMES = {PRV_U: "U", PRV_S: "S", PRV_M: "M"}
+# np.int64, not int: Numba compiles a separate copy of a helper for every distinct
+# literal int argument, and these are passed to helpers all the time.
+PRV_U = np.int64(0)
+PRV_S = np.int64(1)
+PRV_M = np.int64(3)
+MODE_NAMES = {int(PRV_U): "U", int(PRV_S): "S", int(PRV_M): "M"}
 
 # -- Physical memory map the core itself knows (QEMU virt) -----------------------------
 RAM_BASE = 0x8000_0000

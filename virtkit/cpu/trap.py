@@ -13,6 +13,7 @@ is what ``Hart.take_trap`` calls to deliver such a trap architecturally afterwar
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from virtkit.cpu import csrfile as F
@@ -27,6 +28,9 @@ CSR_SCAUSE = csrs.number("scause")
 CSR_STVAL = csrs.number("stval")
 
 NO_INTERRUPT = -1
+# The ``interrupt`` argument of take and enter (np.int64: see virtkit.cpu.mmu).
+EXCEPTION = np.int64(0)
+INTERRUPT = np.int64(1)
 
 
 @njit(cache=True)

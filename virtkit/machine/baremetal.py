@@ -8,8 +8,9 @@ for bare-metal programs and the official riscv-tests binaries.
   bit 0 set ends the run with exit code ``value >> 1`` (so 1 means pass); device 1
   command 1 prints the low byte (the console). The host acknowledges a console write
   by clearing tohost and writing ``fromhost``.
-- The SiFive test finisher (QEMU virt's ``sifive_test`` at 0x0010_0000): writing
-  0x5555 passes, ``code << 16 | 0x3333`` fails with ``code``, 0x7777 resets.
+- The SiFive test finisher (QEMU virt's ``sifive_test`` at 0x0010_0000, the
+  ``SifiveTest`` device of sifive_test.py): writing 0x5555 passes,
+  ``code << 16 | 0x3333`` fails with ``code``, 0x7777 resets.
 """
 
 from __future__ import annotations
@@ -21,12 +22,9 @@ from virtkit.cpu import exits as E
 from virtkit.isa.causes import CAUSE_LOAD_ACCESS, CAUSE_STORE_ACCESS
 from virtkit.isa.registers import ABI_NAMES
 from virtkit.machine.elf import ElfImage, check_fits, read_elf
+from virtkit.machine.sifive_test import SifiveTest
 
 FINISHER_BASE = 0x0010_0000
-FINISHER_SIZE = 0x1000
-FINISHER_PASS = 0x5555
-FINISHER_FAIL = 0x3333
-FINISHER_RESET = 0x7777
 
 HTIF_DEVICE_SYSCALL = 0
 HTIF_DEVICE_CONSOLE = 1
@@ -61,7 +59,8 @@ class BareMetal:
         self.hart.reset(self.image.entry)
         self.hart.tohost = self.image.symbol("tohost")
         self.fromhost = self.image.symbol("fromhost")
-        self.hart.add_mmio_region(FINISHER_BASE, FINISHER_SIZE)
+        self.finisher = SifiveTest()
+        self.hart.add_mmio_region(FINISHER_BASE, SifiveTest.SIZE)
         self.console: list[str] = []
         self.on_console = None  # optional callback(str) for live output
 
@@ -90,16 +89,17 @@ class BareMetal:
         )
 
     def _finisher(self, exit: E.Exit) -> int | None:
+        """Hand an access to the finisher; returns an exit code when the program ended."""
+        offset = exit.address - FINISHER_BASE
         if exit.reason == E.EXIT_MMIO_READ:
-            self.hart.complete_mmio(0)
+            self.hart.complete_mmio(self.finisher.read(offset, exit.size))
             return None
-        status = exit.value & 0xFFFF
-        if status == FINISHER_PASS:
-            return 0
-        if status == FINISHER_FAIL:
-            return exit.value >> 16
-        if status == FINISHER_RESET:
-            raise GuestError("the guest asked the test finisher to reset the machine")
+        self.finisher.write(offset, exit.size, exit.value)
+        match self.finisher.take_outcome():
+            case ("pass", code) | ("fail", code):
+                return code
+            case ("reset", _):
+                raise GuestError("the guest asked the test finisher to reset the machine")
         self.hart.complete_mmio()
         return None
 
@@ -130,7 +130,7 @@ class BareMetal:
                     if code is not None:
                         return self._result(code, exit)
                 case E.EXIT_MMIO_READ | E.EXIT_MMIO_WRITE:
-                    if FINISHER_BASE <= exit.address < FINISHER_BASE + FINISHER_SIZE:
+                    if FINISHER_BASE <= exit.address < FINISHER_BASE + SifiveTest.SIZE:
                         code = self._finisher(exit)
                         if code is not None:
                             return self._result(code, exit)

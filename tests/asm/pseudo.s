@@ -90,6 +90,15 @@ function:
     hfence.gvma
     hfence.gvma a2
     unimp
+    # objdump-style aliases GNU as accepts: immediate forms of OP mnemonics, zext.b
+    add a0, a1, 5
+    xor a0, a1, -1
+    or a0, a1, 0x7f
+    and a0, a1, 255
+    sll a0, a0, 3
+    srl a0, a0, 31
+    sra a0, a0, 1
+    zext.b a0, a1
     ret
 
     .section .rodata
@@ -99,3 +108,4 @@ message:
     .align  2
 table:
     .word   1, 2, 3
+

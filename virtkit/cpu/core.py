@@ -418,21 +418,21 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
             return retired, E.EXIT_BREAKPOINT
         skip_breakpoint = -1
 
-        # Fetch: the page of the last fetch is remembered, then the fetch TLB.
-        vpn = pc >> 12
-        if vpn != fetch_vpn:
-            index = fetch_base + (vpn & (S.TLB_ENTRIES - 1))
-            if tlb_tag[index] == vpn + 1:
-                fetch_vpn = vpn
-                fetch_delta = tlb_delta[index]
-        if vpn == fetch_vpn:
+        # Fetch: from the page of the last fetch, else through the fetch TLB.
+        if (pc >> 12) == fetch_vpn:
             insn = np.int64(ram32[(pc + fetch_delta) >> 2])
         else:
-            flush_retired(st, stats, retired - counted)
-            counted = retired
-            status, insn = fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, priv)
-            if status != mmu.ACCESS_OK:
-                return retired + 1, take_exception(st, csr, stats, pc, NO_INSTRUCTION)
+            index = fetch_base + ((pc >> 12) & (S.TLB_ENTRIES - 1))
+            if tlb_tag[index] == (pc >> 12) + 1:
+                fetch_vpn = pc >> 12
+                fetch_delta = tlb_delta[index]
+                insn = np.int64(ram32[(pc + fetch_delta) >> 2])
+            else:
+                flush_retired(st, stats, retired - counted)
+                counted = retired
+                status, insn = fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, priv)
+                if status != mmu.ACCESS_OK:
+                    return retired + 1, take_exception(st, csr, stats, pc, NO_INSTRUCTION)
 
         opcode = insn & 0x7F
         rd = (insn >> 7) & 31

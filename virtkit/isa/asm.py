@@ -603,6 +603,16 @@ def _closest(word: str, candidates) -> str:
 # -- The assembler ---------------------------------------------------------------------
 
 _PSEUDOS: dict = {}
+# Register-register mnemonics that GNU as also accepts with an immediate last operand.
+_IMMEDIATE_FORMS = {
+    "add": "addi",
+    "xor": "xori",
+    "or": "ori",
+    "and": "andi",
+    "sll": "slli",
+    "srl": "srli",
+    "sra": "srai",
+}
 _DIRECTIVES: dict = {}
 
 
@@ -1116,6 +1126,13 @@ class _Assembler:
         if handler is not None:
             handler(self, mnemonic, args)
             return
+        if (
+            mnemonic in _IMMEDIATE_FORMS
+            and len(args) == 3
+            and register_number(args[2].text) is None
+        ):
+            # GNU as reads `add rd, rs, 5` as addi (and so on): objdump prints them so.
+            mnemonic = _IMMEDIATE_FORMS[mnemonic]
         insn, ordering = self._lookup(mnemonic)
         self._real(insn, args, ordering, mnemonic)
 
@@ -1231,6 +1248,13 @@ class _Assembler:
         (target,) = self._operands(mnemonic, args, "symbol")
         t1 = REGISTER_NUMBERS["t1"]
         self._pc_relative_pair("jalr", 0, t1, self._expression(target), target.column)
+
+    @_pseudo("zext.b")
+    def _zext_b(self, mnemonic, args):
+        rd_arg, rs_arg = self._operands(mnemonic, args, "rd, rs")
+        self._emit(
+            "andi", rd=self._register(rd_arg), rs1=self._register(rs_arg), imm12=_Imm(_Num(255), 0)
+        )
 
     @_pseudo("mv", "not", "neg", "seqz", "snez", "sltz", "sgtz")
     def _unary_alias(self, mnemonic, args):

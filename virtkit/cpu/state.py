@@ -48,23 +48,23 @@ RESERVATION = 3  # physical address reserved by LR.W, or -1
 TICKS = 4  # retired instructions plus idle cycles: the basis of mtime and mcycle
 RETIRED = 5  # retired instructions: the basis of minstret
 MCYCLE_OFFSET = 6  # mcycle = TICKS + MCYCLE_OFFSET (software may write mcycle)
-MTIME_OFFSET = 23  # mtime = TICKS // TICKS_PER_MTIME + MTIME_OFFSET
 MINSTRET_OFFSET = 7  # minstret = RETIRED + MINSTRET_OFFSET
-TICKS_PER_MTIME = 8  # how many instructions make one mtime tick
-MTIMECMP = 9  # CLINT mtimecmp (64-bit)
-MSIP = 10  # CLINT msip bit
-EXT_IRQ = 11  # interrupt lines driven by devices (mip bits SEIP, MEIP, ...)
-TOHOST = 12  # physical address of the HTIF tohost word, or -1
-TRAP_EXITS = 13  # which traps exit to Python (TRAP_EXIT_* bits)
-WFI_EXITS = 14  # 1: every WFI exits to Python instead of idling inside the core
-EBREAK_EXITS = 15  # 1: EBREAK exits to Python (a debugger) instead of trapping
-N_BREAKPOINTS = 16  # number of pc breakpoints in BREAKPOINT_BASE..
-PMP_LOCKED = 17  # 1 if any PMP entry is locked (M-mode accesses must be checked)
-MMIO_PENDING = 18  # an MMIO exit awaits completion (1 read, 2 write)
-SKIP_BREAKPOINT = 19  # pc whose breakpoint is skipped once (after resuming from it)
-RAM_SIZE = 20
-EXC_CAUSE = 21  # the exception a helper raised (see virtkit.cpu.trap.raise_exception)
-EXC_TVAL = 22
+MTIME_OFFSET = 8  # mtime = TICKS // TICKS_PER_MTIME + MTIME_OFFSET
+TICKS_PER_MTIME = 9  # how many instructions make one mtime tick
+MTIMECMP = 10  # CLINT mtimecmp (64-bit)
+MSIP = 11  # CLINT msip bit
+EXT_IRQ = 12  # interrupt lines driven by devices (mip bits SEIP, MEIP, ...)
+TOHOST = 13  # physical address of the HTIF tohost word, or -1
+TRAP_EXITS = 14  # which traps exit to Python (TRAP_EXIT_* bits)
+WFI_EXITS = 15  # 1: every WFI exits to Python instead of idling inside the core
+EBREAK_EXITS = 16  # 1: EBREAK exits to Python (a debugger) instead of trapping
+N_BREAKPOINTS = 17  # number of pc breakpoints in BREAKPOINT_BASE..
+PMP_LOCKED = 18  # 1 if any PMP entry is locked (M-mode accesses must be checked)
+MMIO_PENDING = 19  # an MMIO exit awaits completion (1 read, 2 write)
+SKIP_BREAKPOINT = 20  # pc whose breakpoint is skipped once (after resuming from it)
+RAM_SIZE = 21
+EXC_CAUSE = 22  # the exception a helper raised (see virtkit.cpu.mmu.raise_exception)
+EXC_TVAL = 23
 # Exit information, valid after run() returns (see virtkit.cpu.exits).
 EXIT_REASON = 24
 EXIT_CAUSE = 25

@@ -4,6 +4,8 @@
 entry point it calls. See virtkit.cpu.state for the state layout.
 """
 
+# First: the cache locators must be in place before any core function is decorated.
+from virtkit.cpu import jitcache  # noqa: F401  (registers Numba cache locators)
 from virtkit.cpu.exits import Exit
 from virtkit.cpu.hart import Hart
 

@@ -20,13 +20,12 @@ from pathlib import Path
 from numba.core import caching
 
 _PACKAGE = Path(__file__).resolve().parent.parent
-# Everything the compiled core takes constants from.
-_SOURCES = sorted(
-    [
-        *(_PACKAGE / "cpu").glob("*.py"),
-        *(_PACKAGE / "isa" / name for name in ("instructions.py", "csrs.py", "causes.py")),
-    ]
-)
+# The compiled modules and everything they take constants from.
+_SOURCES = [
+    *(_PACKAGE / "cpu" / name for name in ("core.py", "csrfile.py", "exits.py", "jitcache.py")),
+    *(_PACKAGE / "cpu" / name for name in ("mmu.py", "state.py", "trap.py")),
+    *(_PACKAGE / "isa" / name for name in ("causes.py", "csrs.py", "instructions.py")),
+]
 _CORE_DIRECTORY = _PACKAGE / "cpu"
 
 

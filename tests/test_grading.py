@@ -1,0 +1,182 @@
+"""Releasing exercise notebooks and grading submissions with nbval.
+
+Grading starts a kernel per notebook, so the submissions are graded once, together, as
+a folder with two jobs (which also tests folder grading and --json), and each test
+reads its report.
+"""
+
+import argparse
+import json
+
+import nbformat
+import pytest
+
+from virtkit import exercises, grading
+from virtkit.exercises.cli import add_commands
+
+SOURCE = grading.SOURCE_DIR / "00_the_machine.ipynb"
+RELEASED = grading.SOURCE_DIR.parent / "00_the_machine.ipynb"
+FULL_MARKS = {"00.1": 2.0, "00.2": 3.0, "00.3": 5.0}
+
+# Correct answers written differently from the instructor's.
+OTHER_DECODE = """\
+from virtkit.isa.disasm import instruction_fields
+
+def decode(word):
+    fields = instruction_fields(word)
+    return {k: v for k, v in fields.items() if k not in ("extension", "format", "opcode")}
+
+answer_00_1 = decode
+"""
+OTHER_TRANSLATE = f"answer_00_2 = {exercises.solve('00.2'):#x}  # worked out on paper\n"
+OTHER_HANDLER = '''\
+answer_00_3 = """
+trap_handler:
+    csrw mscratch, a0          # a0 is the user's: keep it safe
+    csrr a0, mcause
+    li t0, 8                   # environment call from U-mode
+    bne a0, t0, done
+    la t0, ecall_count
+    li t1, 1
+    amoadd.w zero, t1, (t0)
+    csrr t0, mepc
+    addi t0, t0, 4
+    csrw mepc, t0
+done:
+    csrr a0, mscratch
+    mret
+"""
+'''
+
+
+def cells_by_id(notebook):
+    return {grading.grade_id(cell): cell for cell in notebook.cells}
+
+
+def with_answers(notebook, answers):
+    """A copy of ``notebook`` with the answer cells named in ``answers`` replaced."""
+    copy = nbformat.from_dict(notebook)
+    cells = cells_by_id(copy)
+    for grade_id, source in answers.items():
+        cells[grade_id].source = source
+    return copy
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("submissions")
+    source = nbformat.read(SOURCE, as_version=4)
+    released = nbformat.read(RELEASED, as_version=4)
+    nbformat.write(source, folder / "instructor.ipynb")
+    nbformat.write(released, folder / "untouched.ipynb")
+    other = {
+        "ex00_1_answer": OTHER_DECODE,
+        "ex00_2_answer": OTHER_TRANSLATE,
+        "ex00_3_answer": OTHER_HANDLER,
+    }
+    nbformat.write(with_answers(released, other), folder / "different.ipynb")
+    # One right answer (00.1); every check cell rewritten to print success, and the
+    # instructor's outputs pasted in.
+    tampered = with_answers(released, {"ex00_1_answer": OTHER_DECODE})
+    expected = cells_by_id(source)
+    for grade_id, cell in cells_by_id(tampered).items():
+        if grading.is_graded(cell):
+            cell.source = f"print({expected[grade_id].outputs[0]['text']!r})"
+        if cell.cell_type == "code":
+            cell.outputs = expected[grade_id].outputs
+            cell.execution_count = expected[grade_id].execution_count
+    nbformat.write(tampered, folder / "tampered.ipynb")
+    wrong = with_answers(released, {"ex00_2_answer": "answer_00_2 = 0x80000000\n"})
+    nbformat.write(wrong, folder / "wrong.ipynb")
+    status = run_command("grade", str(folder), "--jobs", "2", "--json", str(folder / "r.json"))
+    assert status == 0
+    document = json.loads((folder / "r.json").read_text())
+    return {entry["submission"]: entry for entry in document}
+
+
+def run_command(*argv):
+    parser = argparse.ArgumentParser(prog="virtkit")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def points(report):
+    return {result["exercise"]: result["points"] for result in report["exercises"]}
+
+
+@pytest.mark.slow
+def test_the_instructor_solution_scores_full_marks(reports):
+    report = reports["instructor.ipynb"]
+    assert points(report) == FULL_MARKS
+    assert (report["points"], report["max_points"]) == (10.0, 10.0)
+
+
+@pytest.mark.slow
+def test_the_untouched_release_scores_zero_and_says_what_to_do(reports):
+    report = reports["untouched.ipynb"]
+    assert report["points"] == 0
+    for result in report["exercises"]:
+        assert (
+            "still raises NotImplementedError: replace `raise NotImplementedError()`"
+            in (result["feedback"])
+        )
+
+
+@pytest.mark.slow
+def test_editing_check_cells_and_outputs_earns_only_what_the_answers_earn(reports):
+    assert points(reports["tampered.ipynb"]) == {"00.1": 2.0, "00.2": 0.0, "00.3": 0.0}
+
+
+@pytest.mark.slow
+def test_correct_answers_written_differently_score_full_marks(reports):
+    assert points(reports["different.ipynb"]) == FULL_MARKS
+
+
+@pytest.mark.slow
+def test_a_wrong_answer_gets_the_checkers_feedback(reports):
+    report = reports["wrong.ipynb"]
+    feedback = {result["exercise"]: result["feedback"] for result in report["exercises"]}
+    assert feedback["00.2"].startswith("00.2 not yet:\n")
+    assert f"expected {exercises.solve('00.2'):#010x}, got 0x80000000" in feedback["00.2"]
+    text = grading.GradeReport(
+        "wrong.ipynb", [grading.ExerciseResult(**result) for result in report["exercises"]]
+    ).text()
+    assert text.startswith("wrong.ipynb: 0/10 (00.1 0/2, 00.2 0/3, 00.3 0/5)\n  00.1:\n")
+
+
+def test_the_committed_release_is_up_to_date(tmp_path):
+    run_command("exercises", "release", str(grading.SOURCE_DIR), "--out", str(tmp_path))
+    assert nbformat.read(tmp_path / RELEASED.name, as_version=4) == nbformat.read(
+        RELEASED, as_version=4
+    )
+
+
+def test_the_release_has_no_solutions_or_outputs_and_keeps_the_metadata():
+    source = nbformat.read(SOURCE, as_version=4)
+    released = nbformat.read(RELEASED, as_version=4)
+    assert [c.metadata for c in released.cells] == [c.metadata for c in source.cells]
+    for cell in released.cells:
+        if cell.cell_type == "code":
+            assert (cell.outputs, cell.execution_count) == ([], None)
+        assert grading.BEGIN_SOLUTION not in cell.source
+        if grading.is_solution(cell):
+            assert "raise NotImplementedError()" in cell.source
+    assert "ecall_count" not in cells_by_id(released)["ex00_3_answer"].source
+
+
+def test_clear_solution_keeps_the_code_around_the_markers_and_its_indent():
+    source = "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n\ng = f"
+    assert grading.clear_solution(source) == (
+        "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\ng = f"
+    )
+    with pytest.raises(grading.GradingError, match="without ### END SOLUTION"):
+        grading.clear_solution("### BEGIN SOLUTION\nx = 1\n")
+
+
+def test_a_notebook_from_elsewhere_is_not_graded(tmp_path, capsys):
+    path = tmp_path / "essay.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), path)
+    assert run_command("grade", str(path)) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"{path}: not graded: none of the instructor notebooks in ")

@@ -12,6 +12,7 @@ or malformed file, an assembler error), 1 a failure while running.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -133,14 +134,30 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     path = _existing_file(args.elf)
+    disk = None if args.disk is None else _existing_file(args.disk)
 
-    import json
+    from virtkit.machine.board import KERNEL_BASE
+    from virtkit.machine.elf import ElfLoadError, read_elf
 
+    try:
+        image = read_elf(str(path))
+    except ElfLoadError as exc:
+        raise CommandError(str(exc)) from exc
+    firmware = args.firmware or ("python" if image.entry >= KERNEL_BASE else "none")
+    if firmware == "none" and disk is None:
+        return _run_bare_metal(args, image)
+    if args.trace:
+        raise CommandError("--trace works for bare-metal programs only (--firmware none)")
+    return _run_machine(args, image, None if firmware == "none" else firmware, disk)
+
+
+def _run_bare_metal(args: argparse.Namespace, image) -> int:
+    """An M-mode program with HTIF and the test finisher, no firmware, no devices."""
     from virtkit.machine.baremetal import BareMetal, GuestError
     from virtkit.machine.elf import ElfLoadError
 
     try:
-        machine = BareMetal(str(path), ram_size=args.ram_mb << 20)
+        machine = BareMetal(image, ram_size=args.ram_mb << 20)
     except ElfLoadError as exc:
         raise CommandError(str(exc)) from exc
     machine.on_console = lambda text: (sys.stdout.write(text), sys.stdout.flush())
@@ -152,15 +169,83 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     except GuestError as exc:
         raise CommandError(str(exc), status=EXIT_FAILURE) from exc
-    if args.stats:
-        stats = dict(result.stats)
-        seconds = machine.hart.host_seconds
-        stats["host_seconds"] = round(seconds, 6)
-        stats["mips"] = round(stats["instructions"] / seconds / 1e6, 3) if seconds else None
-        print(json.dumps(stats), file=sys.stderr)
+    _print_stats(args, machine.hart)
     if result.exit_code is None:
         raise CommandError(f"the program did not finish: {result.exit}", status=EXIT_FAILURE)
     return result.exit_code & 0xFF
+
+
+def _run_machine(args: argparse.Namespace, image, firmware: str | None, disk) -> int:
+    """A kernel on the virt board, booted by ``firmware``, its console on the terminal."""
+    from virtkit.machine.elf import ElfLoadError
+    from virtkit.machine.machine import Machine, MachineError
+    from virtkit.machine.sbi import FirmwareError
+
+    try:
+        machine = Machine(ram_mb=args.ram_mb, firmware=firmware, disk=disk)
+        machine.load(image)
+    except (ElfLoadError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    machine.console.on_output = lambda text: (sys.stdout.write(text), sys.stdout.flush())
+    try:
+        with _terminal_input(machine.console):
+            result = machine.run(until=args.max_instructions)
+    except (FirmwareError, MachineError) as exc:
+        raise CommandError(str(exc), status=EXIT_FAILURE) from exc
+    finally:
+        machine.close()
+    _print_stats(args, machine.hart)
+    if result.reason == "idle":
+        raise CommandError(
+            f"the guest waits for an interrupt that nothing can send ({result.exit}): "
+            "no timer is armed and no input is coming",
+            status=EXIT_FAILURE,
+        )
+    if result.exit_code is None:
+        raise CommandError(f"the program did not finish: {result}", status=EXIT_FAILURE)
+    return result.exit_code & 0xFF
+
+
+@contextlib.contextmanager
+def _terminal_input(console):
+    """Feed keystrokes to the guest's console while stdin is a terminal.
+
+    The terminal is put in cbreak mode (keys arrive one at a time, Ctrl-C still stops
+    virtkit) and restored afterwards. When stdin is not a terminal it is not read.
+    """
+    if not sys.stdin.isatty():
+        yield
+        return
+    import termios
+    import threading
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    tty.setcbreak(fd)
+    console.interactive = True
+
+    def read_keys():
+        while data := os.read(fd, 1024):
+            console.send(data.decode("latin-1"))
+
+    threading.Thread(target=read_keys, daemon=True).start()
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def _print_stats(args: argparse.Namespace, hart) -> None:
+    if not args.stats:
+        return
+    import json
+
+    stats = dict(hart.stats)
+    seconds = hart.host_seconds
+    stats["host_seconds"] = round(seconds, 6)
+    stats["mips"] = round(stats["instructions"] / seconds / 1e6, 3) if seconds else None
+    print(json.dumps(stats), file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -244,10 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="run a bare-metal RV32 ELF program",
-        description="Run a bare-metal RV32 ELF program in M-mode from its entry point. It "
-        "ends through HTIF (a store to its `tohost` symbol) or the SiFive test finisher "
-        "at 0x100000; the exit status is the program's.",
+        help="run an RV32 ELF program: a bare-metal program or an S-mode kernel",
+        description="Run an RV32 ELF program. A program linked at or above 0x80200000 is "
+        "an S-mode kernel: it boots through SBI firmware on the QEMU-virt-compatible "
+        "board (UART console on the terminal, keyboard input included when interactive; "
+        "virtio-blk with --disk). Anything else runs bare-metal in M-mode from its "
+        "entry point and ends through HTIF (a store to its `tohost` symbol) or the "
+        "SiFive test finisher at 0x100000. The exit status is the program's.",
     )
     run.add_argument("elf", metavar="ELF", type=Path, help="the program")
     run.add_argument(
@@ -276,6 +364,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=128,
         help="RAM size in MiB (default: %(default)s)",
     )
+    run.add_argument(
+        "--firmware",
+        choices=("python", "image", "none"),
+        help="python: the SBI in Python; image: the M-mode SBI firmware image (as on "
+        "QEMU); none: no firmware, the program runs in M-mode (default: python for "
+        "programs linked at or above 0x80200000, none otherwise)",
+    )
+    run.add_argument(
+        "--disk",
+        metavar="FILE",
+        type=Path,
+        help="attach FILE as a virtio-blk disk (virtio-mmio slot 0, 0x10001000); the "
+        "guest's writes go to the file",
+    )
     run.set_defaults(func=_cmd_run)
 
     bench = commands.add_parser(
@@ -289,6 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench_module.add_arguments(bench)
     bench.set_defaults(func=bench_module.main)
+
+    from virtkit.exercises.cli import add_commands as add_exercise_commands
+
+    add_exercise_commands(commands)
 
     version = commands.add_parser("version", help="print the version of virtkit")
     version.set_defaults(func=_cmd_version)

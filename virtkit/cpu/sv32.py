@@ -217,9 +217,7 @@ def walk(hart, va: int, access: str = "load", mode: str | None = None) -> Walk:
 def _readable(hart, pa: int) -> bool:
     a = hart.arrays
     in_ram = hart.ram_base <= pa and pa + 4 <= hart.ram_base + hart.ram_size
-    return in_ram and bool(
-        mmu.pmp_allows(a.st, a.csr, pa, mmu.PTE_SIZE, S.PRV_S, mmu.ACCESS_LOAD)
-    )
+    return in_ram and bool(mmu.pmp_allows(a.st, a.csr, pa, mmu.PTE_SIZE, S.PRV_S, mmu.ACCESS_LOAD))
 
 
 def _physical(hart, done, levels, pa, access, mode, summary) -> Walk:
@@ -227,8 +225,12 @@ def _physical(hart, done, levels, pa, access, mode, summary) -> Walk:
     a = hart.arrays
     if not mmu.pmp_allows(a.st, a.csr, pa, mmu.WORD, PRIVILEGE[mode], ACCESSES[access]):
         cause = ACCESS_FAULT[access]
-        return done(levels, None, cause, f"PMP forbids this {access} of pa {pa:#010x}: "
-                    + _fault_summary(cause))
+        return done(
+            levels,
+            None,
+            cause,
+            f"PMP forbids this {access} of pa {pa:#010x}: " + _fault_summary(cause),
+        )
     return done(levels, pa, None, summary)
 
 

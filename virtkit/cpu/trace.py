@@ -106,7 +106,7 @@ class TrapRecorder:
             self.hart.mode,
             kind,
             cause,
-            exit.tval,
+            exit.tval if exit.reason == E.EXIT_TRAP else 0,
             text,
             handled_by,
         )

@@ -52,7 +52,7 @@ EXCEPTION_NAMES: dict[int, str] = {
     CAUSE_MISALIGNED_STORE: "store/AMO address misaligned",
     CAUSE_STORE_ACCESS: "store/AMO access fault",
     CAUSE_USER_ECALL: "environment call from U-mode or VU-mode",
-    CAUSE_SUPERVISOR_ECALL: "environment call from HS-mode",
+    CAUSE_SUPERVISOR_ECALL: "environment call from S-mode",
     CAUSE_VIRTUAL_SUPERVISOR_ECALL: "environment call from VS-mode",
     CAUSE_MACHINE_ECALL: "environment call from M-mode",
     CAUSE_FETCH_PAGE_FAULT: "instruction page fault",

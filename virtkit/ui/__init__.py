@@ -1,0 +1,16 @@
+"""ipywidgets views and matplotlib plots over virtkit's public APIs.
+
+This is the only package that imports ipywidgets or matplotlib. Each view shows rows
+that a plain function computes (virtkit.cpu.inspect, virtkit.cpu.sv32,
+virtkit.cpu.trace), so everything on screen is also reachable without a widget.
+
+    from virtkit.ui import CPUView, CSRView, TrapLog, PageTableView, ConsoleView
+"""
+
+from virtkit.ui.console_view import ConsoleView
+from virtkit.ui.cpu_view import CPUView
+from virtkit.ui.csr_view import CSRView
+from virtkit.ui.page_table_view import PageTableView
+from virtkit.ui.trap_log import TrapLog
+
+__all__ = ["CPUView", "CSRView", "ConsoleView", "PageTableView", "TrapLog"]

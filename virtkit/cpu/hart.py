@@ -164,18 +164,26 @@ class Hart:
     def reset(self, pc: int = S.RAM_BASE) -> None:
         """Reset state (3.4): M-mode, MIE = 0, MPRV = 0, misa at its value, pc set.
 
-        RAM keeps its contents, as after a warm reset.
+        RAM keeps its contents, as after a warm reset, and so does the configuration
+        that belongs to the board and the debugger rather than to the hart: RAM size,
+        the time base, which exits go to Python, breakpoints and MMIO regions.
         """
         a = self.arrays
         a.x[:] = 0
         a.csr[:] = 0
         a.tlb_tag[:] = 0
         st = a.st
-        keep = {
-            slot: st[slot]
-            for slot in (S.RAM_SIZE, S.TICKS_PER_MTIME, S.TRAP_EXITS, S.WFI_EXITS, S.EBREAK_EXITS)
-        }
-        st[:] = 0
+        configuration = (
+            S.RAM_SIZE,
+            S.TICKS_PER_MTIME,
+            S.TRAP_EXITS,
+            S.WFI_EXITS,
+            S.EBREAK_EXITS,
+            S.N_BREAKPOINTS,
+            S.N_MMIO_REGIONS,
+        )
+        keep = {slot: st[slot] for slot in configuration}
+        st[: S.BREAKPOINT_BASE] = 0  # breakpoints and MMIO regions live above this
         for slot, value in keep.items():
             st[slot] = value
         st[S.PC] = pc

@@ -224,12 +224,6 @@ class Machine:
         self.bus.register(base, size, device)
         self.hart.add_mmio_region(base, size)
 
-    def _reset_hart(self, pc: int) -> None:
-        """Reset the hart; its reset also forgets the MMIO regions, so map them again."""
-        self.hart.reset(pc)
-        for mapping in self.bus.mappings:
-            self.hart.add_mmio_region(mapping.base, mapping.size)
-
     def _plic_context_changed(self, context: int, level: bool) -> None:
         self.hart.set_interrupt_line(CONTEXT_LINES[context], level)
 
@@ -251,14 +245,14 @@ class Machine:
             hart.write_memory(segment.address, segment.data)
         match self.firmware:
             case "python":
-                self._reset_hart(image.entry)
+                self.hart.reset(image.entry)
                 self.sbi.boot(image.entry)
             case "image":
                 for address, data in firmware_image().segments():
                     hart.write_memory(address, data)
-                self._reset_hart(board.RAM_BASE)  # a0 = hartid 0, a1 = 0: no device tree
+                self.hart.reset(board.RAM_BASE)  # a0 = hartid 0, a1 = 0: no device tree
             case None:
-                self._reset_hart(image.entry)
+                self.hart.reset(image.entry)
                 hart.tohost = image.symbol("tohost")
 
     def _reboot(self) -> None:

@@ -34,6 +34,13 @@ TRAP_OWNERS = {
 }
 
 
+# Exits after which run() must look before it resumes (the rest resume directly: a
+# monitor calls run() once per exit, so this check is kept off their path).
+_CHECK_BEFORE_RESUMING = frozenset(
+    {exits.EXIT_MMIO_READ, exits.EXIT_MMIO_WRITE, exits.EXIT_BREAKPOINT}
+)
+
+
 class Registers:
     """``hart.x[10]`` or ``hart.x["a0"]``: the integer registers; x0 stays zero."""
 
@@ -306,19 +313,23 @@ class Hart:
     def run(self, budget: int = 1 << 62) -> Exit:
         """Run until an exit; at most ``budget`` instructions."""
         a = self.arrays
-        if a.st[S.MMIO_PENDING]:
-            raise RuntimeError(
-                "the last exit was an MMIO access that was never completed: "
-                "call hart.complete_mmio(value) (reads) or hart.complete_mmio() (writes)"
-            )
-        last = self._last_exit
-        if last.reason == exits.EXIT_BREAKPOINT and last.pc == self.pc:
-            a.st[S.SKIP_BREAKPOINT] = last.pc  # resume past the breakpoint we stopped at
+        if self._last_exit.reason in _CHECK_BEFORE_RESUMING:
+            self._check_resume(self._last_exit)
         start = time.perf_counter()
         record = core.run(a.state, a.ram, budget)
         self.host_seconds += time.perf_counter() - start
         self._last_exit = exit = Exit._make(record)
         return exit
+
+    def _check_resume(self, last: Exit) -> None:
+        st = self.arrays.st
+        if st[S.MMIO_PENDING]:
+            raise RuntimeError(
+                "the last exit was an MMIO access that was never completed: "
+                "call hart.complete_mmio(value) (reads) or hart.complete_mmio() (writes)"
+            )
+        if last.reason == exits.EXIT_BREAKPOINT and last.pc == self.pc:
+            st[S.SKIP_BREAKPOINT] = last.pc  # resume past the breakpoint we stopped at
 
     def step(self) -> Exit:
         """Execute one instruction (or take one pending interrupt)."""

@@ -2,16 +2,30 @@
  *
  * It prints through the NS16550A UART and through SBI DBCN, asks the firmware about
  * itself (SBI base extension), takes three timer interrupts through SBI set_timer,
- * writes and reads back a block of the virtio-blk disk in virtio-mmio slot 0 (when
- * there is one) and prints checksums, then shuts down through SBI SRST.
+ * takes UART receive interrupts through the PLIC until two keys have arrived, writes
+ * and reads back a block of the virtio-blk disk in virtio-mmio slot 0 (when there is
+ * one) and prints checksums, then shuts down through SBI SRST.
  * tests/test_qemu.py runs it on virtkit and on QEMU and compares the output.
+ *
+ * Built with -DMALFORMED it also sends the disk requests a careless driver would:
+ * a buffer outside RAM, a sector past the end of the disk, an unknown request type
+ * and, last, a descriptor chain that loops. The virtio spec says what the device must
+ * answer; tests/test_qemu.py checks virtkit's answers (only virtkit's: QEMU does not
+ * answer every one of them as the spec asks).
  */
 #include <stdint.h>
 
 #define UART0 0x10000000UL
-#define UART_THR 0
+#define UART_RBR 0 /* receiver buffer (read) */
+#define UART_THR 0 /* transmit holding (write) */
+#define UART_IER 1
+#define UART_FCR 2
 #define UART_LSR 5
+#define UART_IER_ERBFI 0x01 /* interrupt when received data is available */
+#define UART_FCR_FIFO_ENABLE 0x01 /* FIFOs on, receive trigger level 1 byte */
+#define UART_LSR_DR 0x01 /* data ready: RBR holds a received byte */
 #define UART_LSR_THRE 0x20
+#define UART0_IRQ 10 /* QEMU virt: UART0 is PLIC interrupt source 10 */
 
 #define EID_BASE 0x10
 #define EID_TIME 0x54494D45
@@ -19,10 +33,13 @@
 #define EID_SRST 0x53525354
 #define EID_DBCN 0x4442434E
 
-#define SIE_STIE (1 << 5)
+#define SIE_STIE (1 << 5) /* supervisor timer interrupt enable */
+#define SIE_SEIE (1 << 9) /* supervisor external interrupt enable (the PLIC) */
 #define SSTATUS_SIE (1 << 1)
 #define SCAUSE_S_TIMER 0x80000005u
+#define SCAUSE_S_EXTERNAL 0x80000009u
 #define TIMER_INTERVAL 1000
+#define KEYS_EXPECTED 2
 
 struct sbiret {
     long error;
@@ -105,16 +122,8 @@ static void set_timer(uint64_t when)
     sbi_call(EID_TIME, 0, (long)(uint32_t)when, (long)(uint32_t)(when >> 32), 0);
 }
 
-void trap_handler(void)
+static void timer_interrupt(void)
 {
-    uint32_t scause;
-    __asm__ volatile("csrr %0, scause" : "=r"(scause));
-    if (scause != SCAUSE_S_TIMER) {
-        puts("unexpected trap ");
-        put_hex(scause);
-        puts("\n");
-        sbi_call(EID_SRST, 0, 0, 1, 0);
-    }
     ticks++;
     puts("tick ");
     put_dec(ticks);
@@ -123,6 +132,73 @@ void trap_handler(void)
         set_timer(rdtime() + TIMER_INTERVAL);
     else
         set_timer(~0ULL); /* no more timer interrupts; this also clears STIP */
+}
+
+/* -- PLIC and UART receive interrupts ------------------------------------------------------
+ *
+ * The PLIC (RISC-V PLIC Specification 1.0.0, "Memory Map") gathers the devices'
+ * interrupt lines and signals one hart context. On QEMU virt context 1 is hart 0 in
+ * S-mode: its pending, enabled source with a priority above its threshold raises
+ * sip.SEIP. The kernel claims the source (a read of the claim register says which),
+ * serves the device, and completes it (writes the id back) to allow the next one.
+ */
+
+#define PLIC 0x0C000000UL
+#define PLIC_S_CONTEXT 1
+#define PLIC_PRIORITY(source) (*(volatile uint32_t *)(PLIC + 4 * (source)))
+#define PLIC_ENABLE(ctx) (*(volatile uint32_t *)(PLIC + 0x2000 + 0x80 * (ctx))) /* sources 0..31 */
+#define PLIC_THRESHOLD(ctx) (*(volatile uint32_t *)(PLIC + 0x200000 + 0x1000 * (ctx)))
+#define PLIC_CLAIM(ctx) (*(volatile uint32_t *)(PLIC + 0x200004 + 0x1000 * (ctx)))
+
+static volatile int keys;
+
+static void uart_interrupts_on(void)
+{
+    volatile uint8_t *uart = (volatile uint8_t *)UART0;
+    PLIC_PRIORITY(UART0_IRQ) = 1; /* priority 0 would mean "never interrupt" */
+    PLIC_ENABLE(PLIC_S_CONTEXT) = 1u << UART0_IRQ;
+    PLIC_THRESHOLD(PLIC_S_CONTEXT) = 0; /* let every priority above 0 through */
+    uart[UART_FCR] = UART_FCR_FIFO_ENABLE; /* an interrupt for every byte */
+    uart[UART_IER] = UART_IER_ERBFI;
+    __asm__ volatile("csrs sie, %0" ::"r"(SIE_SEIE));
+}
+
+static void external_interrupt(void)
+{
+    volatile uint8_t *uart = (volatile uint8_t *)UART0;
+    uint32_t source = PLIC_CLAIM(PLIC_S_CONTEXT);
+    if (source == UART0_IRQ) {
+        /* Take every byte that is there: the UART's line goes down when RBR is empty. */
+        while (uart[UART_LSR] & UART_LSR_DR) {
+            char c = uart[UART_RBR];
+            puts("uart irq: got '");
+            uart_putc(c);
+            puts("'\n");
+            keys++;
+        }
+    } else if (source != 0) { /* 0: another context claimed it first; nothing to do */
+        puts("unexpected interrupt source ");
+        put_dec(source);
+        puts("\n");
+    }
+    if (source != 0)
+        PLIC_CLAIM(PLIC_S_CONTEXT) = source; /* complete */
+}
+
+void trap_handler(void)
+{
+    uint32_t scause;
+    __asm__ volatile("csrr %0, scause" : "=r"(scause));
+    if (scause == SCAUSE_S_TIMER) {
+        timer_interrupt();
+    } else if (scause == SCAUSE_S_EXTERNAL) {
+        external_interrupt();
+    } else {
+        puts("unexpected trap ");
+        put_hex(scause);
+        puts("\n");
+        sbi_call(EID_SRST, 0, 0, 1, 0);
+    }
 }
 
 /* -- virtio-blk on virtio-mmio slot 0 (virtio 1.2, 4.2.2 and 5.2) --------------------- */
@@ -156,10 +232,12 @@ void trap_handler(void)
 #define STATUS_DRIVER 2
 #define STATUS_DRIVER_OK 4
 #define STATUS_FEATURES_OK 8
+#define STATUS_DEVICE_NEEDS_RESET 64
 #define VIRTQ_DESC_F_NEXT 1
 #define VIRTQ_DESC_F_WRITE 2
 #define VIRTIO_BLK_T_IN 0
 #define VIRTIO_BLK_T_OUT 1
+#define MMIO_CONFIG_CAPACITY_LOW 0x100 /* 5.2.4: capacity in 512-byte sectors */
 #define QUEUE_SIZE 8
 
 struct virtq_desc {
@@ -223,27 +301,43 @@ static int virtio_blk_init(void)
     return 1;
 }
 
-/* One request, three descriptors (header, data, status), waiting for the used ring. */
-static int virtio_blk_rw(uint32_t type, uint64_t sector)
+/* Fill in the three descriptors of one request (5.2.6): the header the device reads,
+   the data buffer (the device writes it for a read, reads it for a write), and the
+   status byte the device writes. They form a chain through "next" (2.7.5). */
+static void virtio_blk_prepare(uint32_t type, uint64_t sector, uintptr_t data)
 {
     request.type = type;
     request.reserved = 0;
     request.sector = sector;
     request_status = 0xff;
     desc[0] = (struct virtq_desc){(uintptr_t)&request, sizeof request, VIRTQ_DESC_F_NEXT, 1};
-    desc[1] = (struct virtq_desc){(uintptr_t)block, sizeof block,
-                                  VIRTQ_DESC_F_NEXT | (type == VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0), 2};
+    desc[1] = (struct virtq_desc){data, sizeof block,
+                                  VIRTQ_DESC_F_NEXT | (type == VIRTIO_BLK_T_OUT ? 0 : VIRTQ_DESC_F_WRITE), 2};
     desc[2] = (struct virtq_desc){(uintptr_t)&request_status, 1, VIRTQ_DESC_F_WRITE, 0};
+}
+
+/* Offer the chain at descriptor 0 in the available ring (2.7.6), notify the device, and
+   wait until it appears in the used ring (2.7.8), or until the device gives up on the
+   queue and asks for a reset (2.1.2): then the request is never used. */
+static int virtio_blk_submit(void)
+{
     uint16_t seen = used.idx;
     avail.ring[avail.idx % QUEUE_SIZE] = 0;
     __sync_synchronize();
     avail.idx++;
     __sync_synchronize();
     R(MMIO_QUEUE_NOTIFY) = 0;
-    while (used.idx == seen)
+    while (used.idx == seen && !(R(MMIO_STATUS) & STATUS_DEVICE_NEEDS_RESET))
         ;
     R(MMIO_INTERRUPT_ACK) = R(MMIO_INTERRUPT_STATUS);
     return request_status;
+}
+
+/* One read or write of a sector into or from `block`. */
+static int virtio_blk_rw(uint32_t type, uint64_t sector)
+{
+    virtio_blk_prepare(type, sector, (uintptr_t)block);
+    return virtio_blk_submit();
 }
 
 static uint32_t checksum(const uint8_t *data, int size)
@@ -282,6 +376,59 @@ static void disk_test(void)
     put_hex(written);
     puts("\n");
 }
+
+#ifdef MALFORMED
+/* Requests a careless driver could make, and what virtio 1.2 says the device answers:
+   an error status in the request's status byte when it can write one (5.2.6), and
+   DEVICE_NEEDS_RESET in the device status when the chain itself is broken (2.1.2). */
+static void malformed_disk_test(void)
+{
+    puts("malformed: data buffer at 0x00001000 (outside RAM), status ");
+    virtio_blk_prepare(VIRTIO_BLK_T_IN, 0, 0x1000);
+    put_dec(virtio_blk_submit()); /* VIRTIO_BLK_S_IOERR */
+    puts("\n");
+
+    uint32_t capacity = R(MMIO_CONFIG_CAPACITY_LOW);
+    puts("malformed: read of sector ");
+    put_dec(capacity);
+    puts(" (past the end of the disk), status ");
+    put_dec(virtio_blk_rw(VIRTIO_BLK_T_IN, capacity)); /* VIRTIO_BLK_S_IOERR */
+    puts("\n");
+
+    puts("malformed: request type 0x1234, status ");
+    put_dec(virtio_blk_rw(0x1234, 0)); /* VIRTIO_BLK_S_UNSUPP */
+    puts("\n");
+
+    /* Last, because it breaks the queue: descriptor 2 leads back to descriptor 1, so
+       the chain never ends. The device cannot know where the status byte is; it stops
+       using the queue and sets DEVICE_NEEDS_RESET until the driver resets it. */
+    virtio_blk_prepare(VIRTIO_BLK_T_IN, 0, (uintptr_t)block);
+    desc[2].flags |= VIRTQ_DESC_F_NEXT;
+    desc[2].next = 1;
+    int status = virtio_blk_submit();
+    puts("malformed: descriptor loop, status byte ");
+    put_dec(status); /* still 0xff: the device never wrote it */
+    puts(", device status ");
+    put_hex(R(MMIO_STATUS));
+    puts(R(MMIO_STATUS) & STATUS_DEVICE_NEEDS_RESET ? " (needs reset)\n" : "\n");
+
+    /* A reset and a fresh start (3.1.1) make the device usable again. */
+    for (int i = 0; i < QUEUE_SIZE; i++)
+        avail.ring[i] = 0;
+    avail.idx = 0;
+    used.idx = 0;
+    if (!virtio_blk_init()) {
+        puts("malformed: the device did not come back after a reset\n");
+        return;
+    }
+    status = virtio_blk_rw(VIRTIO_BLK_T_IN, 1);
+    puts("malformed: after a reset, sector 1 read, status ");
+    put_dec(status);
+    puts(", checksum ");
+    put_hex(checksum(block, sizeof block));
+    puts("\n");
+}
+#endif
 
 /* -- Boot ------------------------------------------------------------------------------ */
 
@@ -349,7 +496,23 @@ void kmain(long hartid)
     }
     puts("kernel: 3 timer interrupts\n");
 
+    /* The same for the UART: interrupts on, then sleep until the keys have come. */
+    uart_interrupts_on();
+    puts("uart: type 2 keys\n");
+    for (;;) {
+        __asm__ volatile("csrc sstatus, %0" ::"r"(SSTATUS_SIE));
+        if (keys >= KEYS_EXPECTED)
+            break;
+        __asm__ volatile("wfi");
+        __asm__ volatile("csrs sstatus, %0" ::"r"(SSTATUS_SIE));
+    }
+    puts("kernel: 2 keys through UART interrupts\n");
+
     disk_test();
+#ifdef MALFORMED
+    if (R(MMIO_MAGIC) == VIRTIO_MAGIC && R(MMIO_DEVICE_ID) == 2)
+        malformed_disk_test();
+#endif
 
     puts("kernel: shutting down\n");
     sbi_call(EID_SRST, 0, 0, 0, 0);

@@ -404,3 +404,39 @@ def test_bad_snapshots_are_refused_with_the_reason():
     corrupt[len(corrupt) // 2] ^= 0xFF
     with pytest.raises(SnapshotError, match="corrupt"):
         Machine.restore(bytes(corrupt))
+
+
+REBOOT = r"""
+    .equ EID_SRST, 0x53525354
+    .equ EID_DBCN, 0x4442434E
+    .equ COUNTER, 0x80800000    # outside the kernel image: a reboot keeps RAM
+_start:
+    li t0, COUNTER
+    lw t1, 0(t0)
+    addi t1, t1, 1
+    sw t1, 0(t0)
+    li a7, EID_DBCN             # write_byte('0' + boots)
+    li a6, 2
+    addi a0, t1, '0'
+    ecall
+    li a7, EID_SRST
+    li a6, 0
+    li t0, 3
+    blt t1, t0, reboot
+    li a0, 0                    # third boot: shut down
+    li a1, 0
+    ecall
+reboot:
+    li a0, 2                    # warm reboot
+    li a1, 0
+    ecall
+"""
+
+
+@pytest.mark.parametrize("firmware", FIRMWARES)
+def test_srst_reboot_restarts_the_kernel_and_keeps_ram(firmware):
+    machine = boot(REBOOT, firmware)
+    result = machine.run(until=1_000_000)
+    assert (result.reason, result.exit_code) == ("halt", 0)
+    assert machine.console.text == "123"
+    assert machine.hart.read_word(0x80800000) == 3

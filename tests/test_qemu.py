@@ -203,3 +203,47 @@ def test_virtkit_run_boots_the_kernel_with_a_disk(kernel, tmp_path, capsys, monk
     assert cli.main(["run", str(kernel), "--disk", str(image)]) == 0
     assert capsys.readouterr().out == EXPECTED
     assert image.read_bytes()[512:1024] == bytes((i * 7 + 3) & 0xFF for i in range(512))
+
+
+def test_virtkit_run_reads_the_keyboard_when_stdin_is_a_terminal(kernel):
+    """`virtkit run` on a terminal: keys typed after the prompt reach the guest's UART."""
+    import pty
+    import sys
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "virtkit", "run", str(kernel)],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+    )
+    os.close(terminal)
+    output = b""
+    deadline = time.monotonic() + 120
+    typed = False
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(controller, 4096)
+                except OSError:  # the child closed the terminal: it has exited
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            if not typed and PROMPT.strip().encode() in output:
+                os.write(controller, KEYS.encode())
+                typed = True
+            if process.poll() is not None and not ready:
+                break
+        status = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(controller)
+    text = output.decode("latin-1").replace("\r\n", "\n")
+    assert typed, text
+    assert status == 0, process.stderr.read().decode()
+    for key in KEYS:
+        assert f"uart irq: got '{key}'" in text, text

@@ -280,7 +280,7 @@ def execute_csr(x, csr, st, tlb_tag, insn, priv):
 
 
 @njit(cache=True)
-def execute_system(x, csr, st, tlb_tag, stats, insn, pc):
+def execute_system(x, csr, st, tlb_tag, insn, pc):
     priv = st[S.PRIV]
     funct3 = (insn >> 12) & 7
     if funct3 != 0 and funct3 != 4:
@@ -645,7 +645,7 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
             flush_retired(st, stats, retired - counted)
             counted = retired
             st[S.PC] = pc
-            outcome = execute_system(x, csr, st, tlb_tag, stats, insn, pc)
+            outcome = execute_system(x, csr, st, tlb_tag, insn, pc)
             if outcome == NEXT or outcome == JUMP:
                 if outcome == NEXT:
                     st[S.PC] = next_pc

@@ -155,7 +155,7 @@ def test_sv32_every_scenario_appears_among_the_first_seeds():
 def test_sv32_explains_a_forgotten_flag_shift_at_its_level():
     problem = sv32.generate(0)
     steps, pa = sv32.walk(problem)
-    wrong = (steps[-1].pte << 2) | (problem.va & 0xFFF)
+    wrong = (steps[-1].pte.value << 2) | (problem.va & 0xFFF)
     text = str(exercises.evaluate("00.2", wrong))
     assert f"expected {pa:#010x}, got {wrong:#010x}" in text
     assert "level 0: the low 10 bits of a PTE are flags" in text
@@ -164,7 +164,7 @@ def test_sv32_explains_a_forgotten_flag_shift_at_its_level():
 def test_sv32_explains_a_megapage_taken_for_a_page():
     problem = sv32.generate(1)
     steps, pa = sv32.walk(problem)
-    wrong = (steps[-1].pte >> 10) << 12 | (problem.va & 0xFFF)
+    wrong = (steps[-1].pte.value >> 10) << 12 | (problem.va & 0xFFF)
     assert "it maps a 4 MiB megapage" in str(exercises.evaluate("00.2", wrong, seed=1))
 
 

@@ -218,3 +218,18 @@ def test_handler_errors_point_at_the_students_line():
 def test_handler_feedback_names_what_differs(change, feedback):
     handler = trap_handler.REFERENCE_HANDLER.replace(*change)
     assert feedback in str(exercises.evaluate("00.3", handler))
+
+
+# -- check ---------------------------------------------------------------------------------
+
+
+def test_check_prints_a_right_answer_and_raises_not_yet_on_a_wrong_one(capsys):
+    exercises.check("00.2", exercises.solve("00.2"))
+    assert capsys.readouterr().out.startswith("00.2 correct: va ")
+    with pytest.raises(exercises.NotYet) as caught:
+        exercises.check("00.2", 0x8000_0000)
+    verdict = exercises.evaluate("00.2", 0x8000_0000)
+    assert caught.value.verdict == verdict
+    # What Jupyter shows instead of a traceback: the verdict, line by line.
+    assert caught.value._render_traceback_() == str(verdict).splitlines()
+    assert isinstance(caught.value, AssertionError)  # what nbgrader counts as a failure

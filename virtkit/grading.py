@@ -43,6 +43,7 @@ BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 TEXT_STUB = "YOUR ANSWER HERE"
+NOT_YET = "NotYet: "  # how a check cell's error starts when the answer was wrong
 CELL_TIMEOUT = 60  # seconds one cell may run under nbval before it counts as failed
 NOTEBOOK_TIMEOUT = 600  # seconds for the whole nbval run of one submission
 _CHECK_CALL = re.compile(r"""check\(\s*["']([^"']+)["']""")
@@ -377,8 +378,11 @@ def _feedback(code_cells, answers: list[int], check: dict, outcomes: dict[int, d
                     "`raise NotImplementedError()` with your answer"
                 )
             return f"the answer cell {name} raised {answer['error']}"
-    if check.get("error"):
-        return f"the check raised {check['error']}"
+    error = check.get("error", "")
+    if error.startswith(NOT_YET):
+        return error.removeprefix(NOT_YET)  # the verdict: what was expected and where
+    if error:
+        return f"the check raised {error}"
     return check.get("output", "").strip() or "the check printed nothing"
 
 

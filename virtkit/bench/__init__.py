@@ -7,6 +7,12 @@ Python can take hundreds of thousands of exits a second. This module measures th
                         in M-mode with satp = Bare;
   compute (Sv32)        the same code in U-mode under Sv32, entered through sv32.s: the
                         speed of a user process, every access translated (target: 250 MIPS);
+  compute (tinyos)      the same kernels in C (guests/src/user/compute.c) run as a process
+                        of tinyos: boot, timer ticks, system calls and shutdown included (no
+                        target; compare it with the Sv32 figure);
+  tinyos boot           a new Machine booting the shipped tinyos image to the shell's "$ "
+                        prompt, in this process with the core loaded (target 0.5 s; the
+                        median of three boots);
   Unicorn               the same code on Unicorn (QEMU's TCG, unicorn-engine.org) and the
                         ratio virtkit / Unicorn (target: 0.5);
   exits                 trap exits a second through a trivial Python handler that emulates

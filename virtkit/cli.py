@@ -26,6 +26,7 @@ EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 
 ADDRESS_LIMIT = 1 << 32  # RV32: addresses are 32-bit
+DEFAULT_RAM_MB = 128  # `virtkit run --ram-mb`: QEMU virt's default
 
 
 class CommandError(Exception):
@@ -133,6 +134,12 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.monitor == "hypervisor":
+        return _run_hypervisor(args)
+    if args.vm or args.scheduler or args.slice_ms:
+        raise CommandError("--vm, --scheduler and --slice-ms go with --monitor hypervisor")
+    if args.elf is None:
+        raise CommandError("name the program to run: a file, or a guest virtkit ships")
     disk = None if args.disk is None else _existing_file(args.disk)
     if args.monitor is not None:
         return _run_monitored(args, disk)
@@ -252,6 +259,74 @@ def _run_monitored(args: argparse.Namespace, disk: Path | None) -> int:
     except (ElfLoadError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     return _run_on_console(args, monitor)
+
+
+def _run_hypervisor(args: argparse.Namespace) -> int:
+    """Several tinyos VMs side by side under the type-1 hypervisor, consoles prefixed."""
+    from virtkit.monitors.hypervisor import Hypervisor, HypervisorError
+    from virtkit.monitors.hypervisor.vm import LinePrefixer
+
+    if args.elf is not None or args.disk or args.cmdline or args.bt:
+        raise CommandError(
+            "with --monitor hypervisor, give the VMs with --vm (e.g. --vm compute --vm "
+            "'io n=8:weight=512'), not a program, --disk, --cmdline or --bt"
+        )
+    if args.firmware is not None or args.trace or args.ram_mb != DEFAULT_RAM_MB:
+        raise CommandError(
+            "--firmware, --trace and --ram-mb do not go with --monitor hypervisor "
+            "(a VM's RAM is a --vm setting: ':ram-mb=N')"
+        )
+    if not args.vm:
+        raise CommandError("--monitor hypervisor needs at least one --vm WORKLOAD")
+    scheduler = args.scheduler or "credit"
+    time_slice = None if args.slice_ms is None else args.slice_ms * 1000
+    try:
+        hypervisor = Hypervisor(scheduler, time_slice=time_slice)
+        for spec in args.vm:
+            hypervisor.add_vm(**_vm_options(spec))
+    except (HypervisorError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    width = max(len(name) for name in hypervisor.vms)
+    prefixers = [LinePrefixer(name, _write_out, width) for name in hypervisor.vms]
+    for vm, prefixer in zip(hypervisor.vms.values(), prefixers, strict=True):
+        vm.console.on_output = prefixer
+    duration = -(-args.max_instructions // hypervisor.ticks_per_usec)  # in microseconds
+    try:
+        hypervisor.run(duration)
+    finally:
+        for prefixer in prefixers:
+            prefixer.flush()
+    print(hypervisor.report(), file=sys.stderr)
+    failed = [vm for vm in hypervisor.vms.values() if vm.exit_code != 0]
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _write_out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _vm_options(spec: str) -> dict:
+    """``--vm "io n=8:weight=512:cap=50:name=disk:bt:virtual-clock"`` as add_vm's options."""
+    workload, *settings = spec.split(":")
+    options: dict = {"workload": workload.strip()}
+    for setting in settings:
+        key, _, value = setting.strip().partition("=")
+        if key in ("weight", "cap", "ram-mb") and value.isdigit():
+            options[key.replace("-", "_")] = int(value)
+        elif key == "name" and value:
+            options["name"] = value
+        elif setting == "bt":
+            options["mechanism"] = "binary-translation"
+        elif setting == "virtual-clock":
+            options["guest_clock"] = "virtual"
+        else:
+            raise CommandError(
+                f"--vm {spec!r}: unknown setting {setting!r}; after the workload come "
+                "':weight=N', ':cap=N' (percent), ':ram-mb=N', ':name=NAME', ':bt', "
+                "':virtual-clock'"
+            )
+    return options
 
 
 def _run_bare_metal(args: argparse.Namespace, image) -> int:
@@ -467,7 +542,13 @@ def build_parser() -> argparse.ArgumentParser:
         '`virtkit run tinyos --cmdline "init=forkwait n=200"` or '
         "`virtkit run forkwait --cmdline n=200`.",
     )
-    run.add_argument("elf", metavar="ELF", type=Path, help="the program: a file, or a guest name")
+    run.add_argument(
+        "elf",
+        metavar="ELF",
+        type=Path,
+        nargs="?",
+        help="the program: a file, or a guest name (none with --monitor hypervisor)",
+    )
     run.add_argument(
         "--max-instructions",
         metavar="N",
@@ -491,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ram-mb",
         metavar="MB",
         type=_positive_int,
-        default=128,
+        default=DEFAULT_RAM_MB,
         help="RAM size in MiB (default: %(default)s)",
     )
     run.add_argument(
@@ -517,10 +598,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--monitor",
-        choices=("fullvirt",),
+        choices=("fullvirt", "hypervisor"),
         help="run the S-mode kernel under a monitor instead of on the board: fullvirt "
         "deprivileges it to U-mode with trap-and-emulate and shadow page tables "
-        "(virtkit.monitors.fullvirt); --stats then adds the monitor's exits and cycles",
+        "(virtkit.monitors.fullvirt); --stats then adds the monitor's exits and cycles. "
+        "hypervisor runs several tinyos VMs (--vm) side by side on one hart under a "
+        "type-1 hypervisor (virtkit.monitors.hypervisor), consoles prefixed by VM name, "
+        "and prints its report (shares, world switches, states) on stderr",
+    )
+    run.add_argument(
+        "--vm",
+        metavar="WORKLOAD",
+        action="append",
+        default=[],
+        help="with --monitor hypervisor, one VM: a tinyos program and its arguments "
+        "('compute n=20'), then optional settings ':weight=N', ':cap=N' (percent of the "
+        "CPU), ':ram-mb=N' (default 16), ':name=NAME', ':bt' (binary translation), "
+        "':virtual-clock' (the guest's clock stops while it waits); repeat for more",
+    )
+    run.add_argument(
+        "--scheduler",
+        choices=("credit", "round-robin", "stride"),
+        help="with --monitor hypervisor, the vCPU scheduler (default: credit)",
+    )
+    run.add_argument(
+        "--slice-ms",
+        metavar="MS",
+        type=_positive_int,
+        help="with --monitor hypervisor, the scheduler's time slice in milliseconds "
+        "(default: the scheduler's own, 30 ms for credit and round robin, 10 ms for stride)",
     )
     run.add_argument(
         "--bt",

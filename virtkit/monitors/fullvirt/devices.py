@@ -42,9 +42,18 @@ class VirtualBoard:
 
     ``hart`` is the real hart (its MMIO regions are set here), ``vcpu`` the virtual CPU
     that receives the PLIC's interrupt, ``memory`` the guest-physical memory for DMA.
+    ``disk_model`` makes the disk device from (memory, irq, backing): VirtioBlk, or a
+    variant of it (the hypervisor's disk whose requests take time).
     """
 
-    def __init__(self, hart, vcpu, memory, disk: str | os.PathLike | bytes | None = None):
+    def __init__(
+        self,
+        hart,
+        vcpu,
+        memory,
+        disk: str | os.PathLike | bytes | None = None,
+        disk_model=VirtioBlk,
+    ):
         self.vcpu = vcpu
         self.console = Console()
         self.bus = Bus()
@@ -63,7 +72,7 @@ class VirtualBoard:
         ]
         if disk is not None:
             backing = bytearray(disk) if isinstance(disk, bytes | bytearray) else disk
-            self.disk = VirtioBlk(
+            self.disk = disk_model(
                 memory, lambda level: self.plic.set_source(board.virtio_irq(0), level), backing
             )
             devices.append((board.virtio_base(0), board.VIRTIO_SIZE, self.disk))

@@ -58,6 +58,7 @@ from virtkit.machine import board
 from virtkit.machine.elf import ElfImage, Segment, check_fits, read_elf
 from virtkit.machine.machine import RunResult
 from virtkit.machine.sbi import SystemReset
+from virtkit.machine.virtio_blk import VirtioBlk
 from virtkit.monitors.fullvirt import shadow_paging as SP
 from virtkit.monitors.fullvirt import trap_and_emulate as TE
 from virtkit.monitors.fullvirt.binary_translation import T0, BinaryTranslator
@@ -94,6 +95,10 @@ class FullVirtMonitor:
     takes its pages and the guest's RAM from those frames. That is how a hypervisor
     puts several guests on one machine (issue 9): each monitor owns the hart while it
     runs, and the hypervisor saves and restores ``hart.arrays.state`` around it.
+    ``wfi_exits``: a guest WFI with no interrupt pending ends ``run`` with reason "wfi"
+    instead of letting the machine's time pass to the guest's timer deadline: the
+    hypervisor runs another guest meanwhile (the hart's own ``wfi_exits``, one level up).
+    ``disk_model``: what makes the disk device (devices.VirtualBoard).
     """
 
     def __init__(
@@ -105,6 +110,8 @@ class FullVirtMonitor:
         sstatus_unprivileged: bool = False,
         cost_model: str | costs.CostModel = costs.DEFAULT_PRESET,
         host: tuple[Hart, HostFrames] | None = None,
+        wfi_exits: bool = False,
+        disk_model=VirtioBlk,
     ):
         if not isinstance(ram_mb, int) or ram_mb < 1:
             raise ValueError(f"ram_mb must be a whole number of MiB >= 1, got {ram_mb!r}")
@@ -132,7 +139,7 @@ class FullVirtMonitor:
         self.memory.on_write = self._guest_memory_written
         area = self._host_slice(self.vcpu_area)
         self.vcpu = VirtualCPU(self.hart, area)
-        self.board = VirtualBoard(self.hart, self.vcpu, self.memory, disk)
+        self.board = VirtualBoard(self.hart, self.vcpu, self.memory, disk, disk_model)
         self.console = self.board.console
         self.sbi = VirtualSbi(
             self.vcpu, self.memory, self.board.uart, self.console.write, self._program_timer
@@ -163,6 +170,7 @@ class FullVirtMonitor:
                 "(Hart.sstatus_unprivileged), which this virtkit's hart does not have yet"
             )
         self.sstatus_unprivileged = sstatus_unprivileged
+        self.wfi_exits = wfi_exits
         self.image: ElfImage | None = None
         self.cmdline = ""
         self.halted: int | None = None
@@ -572,6 +580,8 @@ class FullVirtMonitor:
         vcpu = self.vcpu
         if vcpu.slot("sip"):
             return None
+        if self.wfi_exits:
+            return "wfi", None  # the time is not this guest's to skip: a hypervisor's
         if vcpu.stimecmp != NO_DEADLINE:
             st = self.hart.arrays.st
             target = (vcpu.stimecmp - int(st[S.MTIME_OFFSET])) * int(st[S.TICKS_PER_MTIME])

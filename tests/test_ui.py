@@ -1,9 +1,11 @@
 """The widget kit, headless: views build and update, and the plain functions under
-them (the Sv32 explainer, the trap recorder) agree with the hart."""
+them (the Sv32 explainer, the trap recorder, a monitor's exit recorder and its two page
+tables) agree with the hart."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import pytest
 from support import RAM_BASE, make_hart
@@ -324,3 +326,112 @@ def test_plots_are_deterministic():
         "ebreak",
         "environment call from M-mode",
     ]
+
+
+# -- Lesson 04: a monitor's exits, its two page tables, Popek and Goldberg's table -------
+
+
+def tinyos_under_monitor(cmdline="init=hello", translate=False):
+    from virtkit import guests
+    from virtkit.monitors.fullvirt import FullVirtMonitor
+
+    monitor = FullVirtMonitor(ram_mb=16, disk=bytes(guests.BLANK_DISK_BYTES), translate=translate)
+    monitor.load(guests.tinyos(), cmdline=cmdline)
+    return monitor
+
+
+@pytest.mark.parametrize("translate", [False, True], ids=["trap-and-emulate", "translation"])
+def test_exit_recorder_keeps_one_row_per_exit_in_the_guests_terms(translate):
+    from virtkit.monitors.inspect import ExitRecorder
+
+    monitor = tinyos_under_monitor(translate=translate)
+    recorder = ExitRecorder(monitor)
+    assert monitor.run().reason == "halt"
+    rows = recorder.rows
+    assert len(rows) == monitor.report().exits
+    assert [row.sequence for row in rows] == list(range(1, len(rows) + 1))
+    assert (
+        Counter(row.handled_by for row in rows)["MMIO (device register)"]
+        == (monitor.exits["MMIO (device register)"])
+    )
+    calls = [row for row in rows if row.mode == "guest U" and row.instruction == "ecall"]
+    assert calls
+    assert all(row.handled_by.endswith("reflected into the guest kernel") for row in calls)
+    if translate:
+        callouts = [row for row in rows if row.kind == "call-out"]
+        assert callouts and {row.cause for row in callouts} >= {"chain", "instruction"}
+        # Call-outs name the guest instruction, not the translation cache's ECALL.
+        assert any(row.instruction == "ecall" and row.cause == "instruction" for row in callouts)
+        assert all(
+            not monitor.translator.contains(row.pc)
+            for row in callouts
+            if row.cause != "dispatch_miss"
+        )
+    else:
+        # The first exit is the first fetch: nothing fetched, nothing to disassemble.
+        assert rows[0].cause == "instruction page fault" and rows[0].instruction == ""
+        emulated = [row for row in rows if row.handled_by.startswith("guest S: csrr")]
+        assert emulated and all(row.cause == "illegal instruction" for row in emulated)
+    recorder.detach()
+    assert "run" not in vars(monitor.vcpu)
+
+
+def test_trap_log_fed_by_a_monitor_runs_it_on_and_shows_the_new_rows():
+    from virtkit.monitors.inspect import ExitRecorder
+
+    monitor = tinyos_under_monitor()
+    recorder = ExitRecorder(monitor)
+    log = ui.TrapLog(recorder, last=10, run=lambda: monitor.run(until=50_000))
+    assert "guest S" not in log.table.value
+    log.run_button.click()
+    added = len(recorder.rows)
+    assert added > 0 and log.status.value.endswith(f": {added} new rows")
+    assert "guest S" in log.table.value and "MMIO (device register)" in log.table.value
+    assert f"{added - 10} earlier rows not shown" in log.table.value
+
+
+def test_shadow_and_guest_walks_meet_at_the_same_host_address():
+    from virtkit.monitors.inspect import compare_walks, guest_walk
+
+    monitor = tinyos_under_monitor("init=syscall n=5")
+    monitor.run(until=60_000)
+    while monitor.vcpu.mode != "U":
+        monitor.run(until=10)
+    pc = monitor.hart.pc
+    found = compare_walks(monitor, pc, "fetch")
+    assert found.view == "user" and found.guest.ok and found.shadow.ok
+    assert found.shadow.pa == found.hpa == monitor.memory.hpa(found.guest.pa)
+    assert found.guest.pa != found.shadow.pa  # guest physical is not host physical
+    assert found.verdict.startswith("they agree")
+    kernel = compare_walks(monitor, 0x8020_0000, "load", "U")
+    assert not kernel.guest.ok and not kernel.shadow.ok  # the U-bit problem, solved
+    assert guest_walk(monitor, 0x8020_0000, "fetch", "S").levels[-1].pte.has("G")
+    view = ui.ShadowPageTableView(monitor, va=pc, access="fetch")
+    assert view.comparison.verdict == found.verdict
+    assert "the guest&#x27;s tables" in view.guest.value and "user view" in view.shadow.value
+    view.va_box.value = "zz"
+    assert view.comparison is None and "is not a number" in view.summary.value
+
+
+def test_sensitivity_table_filters_the_measured_rows():
+    from virtkit import popek_goldberg
+
+    view = ui.SensitivityTable()
+    assert view.count.value == f"{len(popek_goldberg.classify())} of {len(view.rows)} instructions"
+    view.category_box.value = "sensitive, privileged"
+    view.text_box.value = "sstatus"
+    assert [row.text for row in view.shown()] == ["csrw sstatus,a2", "csrr a0,sstatus"]
+    assert "csrr a0,sstatus" in view.table.value and "add a0" not in view.table.value
+    view.text_box.value = ""
+    view.extension_box.value = "M"
+    assert view.shown() == []  # multiplication and division are innocuous
+
+
+def test_grouped_bars_keep_the_given_order():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = plots.bars_by_group({"b": {"x": 1, "y": 2}, "a": {"x": 3, "y": 4}}, log=True)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["b", "a"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["x", "y"]
+    assert ax.get_yscale() == "log"

@@ -33,6 +33,37 @@ def bars_by_cause(counts: Mapping[str, int], ax=None, title: str = "exits by cau
     return ax
 
 
+def bars_by_group(
+    values: Mapping[str, Mapping[str, float]],
+    ax=None,
+    title: str = "",
+    ylabel: str = "",
+    log: bool = False,
+    labels: bool = True,
+):
+    """Grouped vertical bars: one group per outer key (a workload), one bar per inner
+    key (a technique), in the order given; returns the Axes. ``log`` for a log scale."""
+    if ax is None:
+        _figure, ax = plt.subplots(figsize=(9, 3.2))
+    groups = list(values)
+    series = list(dict.fromkeys(name for inner in values.values() for name in inner))
+    width = 0.8 / max(len(series), 1)
+    for k, name in enumerate(series):
+        xs = [g + (k - (len(series) - 1) / 2) * width for g in range(len(groups))]
+        ys = [values[group].get(name, 0) for group in groups]
+        bars = ax.bar(xs, ys, width, label=name, color=f"C{k}")
+        if labels:
+            ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=1)
+    ax.set_xticks(range(len(groups)), groups)
+    if log:
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.figure.tight_layout()
+    return ax
+
+
 def timeline(
     events: Iterable[tuple[int, str]], ax=None, title: str = "events", xlabel: str = "instructions"
 ):

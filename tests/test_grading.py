@@ -17,6 +17,12 @@ from virtkit.exercises.cli import add_commands
 SOURCE = grading.SOURCE_DIR / "00_the_machine.ipynb"
 RELEASED = grading.SOURCE_DIR.parent / "00_the_machine.ipynb"
 FULL_MARKS = {"00.1": 2.0, "00.2": 3.0, "00.3": 5.0}
+# Exercises 04 run every answer inside the full-virtualization monitor: only the two
+# submissions that matter most are graded (the rest of the format is tested on 00).
+SOURCE_04 = grading.SOURCE_DIR / "04_full_virtualization.ipynb"
+RELEASED_04 = grading.SOURCE_DIR.parent / "04_full_virtualization.ipynb"
+FULL_MARKS_04 = {"04.1": 2.0, "04.2": 3.0, "04.3": 3.0, "04.4": 4.0}
+SOURCES = [SOURCE, SOURCE_04]
 
 # Correct answers written differently from the instructor's.
 OTHER_DECODE = """\
@@ -108,6 +114,8 @@ def reports(tmp_path_factory):
     nbformat.write(faked, folder / "faked.ipynb")
     wrong = with_answers(released, {"ex00_2_answer": "answer_00_2 = 0x80000000\n"})
     nbformat.write(wrong, folder / "wrong.ipynb")
+    nbformat.write(nbformat.read(SOURCE_04, as_version=4), folder / "instructor_04.ipynb")
+    nbformat.write(nbformat.read(RELEASED_04, as_version=4), folder / "untouched_04.ipynb")
     status = run_command("grade", str(folder), "--jobs", "2", "--json", str(folder / "r.json"))
     assert status == 0
     document = json.loads((folder / "r.json").read_text())
@@ -133,9 +141,17 @@ def test_the_instructor_solution_scores_full_marks(reports):
 
 
 @pytest.mark.slow
-def test_the_untouched_release_scores_zero_and_says_what_to_do(reports):
-    report = reports["untouched.ipynb"]
-    assert report["points"] == 0
+def test_the_instructor_solution_of_04_scores_full_marks(reports):
+    report = reports["instructor_04.ipynb"]
+    assert points(report) == FULL_MARKS_04, report
+    assert (report["points"], report["max_points"]) == (12.0, 12.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["untouched.ipynb", "untouched_04.ipynb"])
+def test_the_untouched_release_scores_zero_and_says_what_to_do(reports, name):
+    report = reports[name]
+    assert report["points"] == 0 and report["max_points"] > 0
     for result in report["exercises"]:
         assert (
             "still raises NotImplementedError: replace `raise NotImplementedError()`"
@@ -168,8 +184,9 @@ def test_tampering_allows_ordinary_answers_and_names_what_it_refuses():
     assert "calls `exec`" in grading.tampering("exec('check = print')")
 
 
-def test_the_instructor_solutions_pass_the_tampering_test():
-    source = nbformat.read(SOURCE, as_version=4)
+@pytest.mark.parametrize("path", SOURCES, ids=[path.stem for path in SOURCES])
+def test_the_instructor_solutions_pass_the_tampering_test(path):
+    source = nbformat.read(path, as_version=4)
     for cell in source.cells:
         if cell.cell_type == "code" and grading.is_solution(cell):
             assert grading.tampering(cell.source) is None, cell.source
@@ -194,14 +211,16 @@ def test_a_wrong_answer_gets_the_checkers_feedback(reports):
 
 def test_the_committed_release_is_up_to_date(tmp_path):
     run_command("exercises", "release", str(grading.SOURCE_DIR), "--out", str(tmp_path))
-    assert nbformat.read(tmp_path / RELEASED.name, as_version=4) == nbformat.read(
-        RELEASED, as_version=4
-    )
+    for released in (RELEASED, RELEASED_04):
+        assert nbformat.read(tmp_path / released.name, as_version=4) == nbformat.read(
+            released, as_version=4
+        )
 
 
-def test_the_release_has_no_solutions_or_outputs_and_keeps_the_metadata():
-    source = nbformat.read(SOURCE, as_version=4)
-    released = nbformat.read(RELEASED, as_version=4)
+@pytest.mark.parametrize("path", SOURCES, ids=[path.stem for path in SOURCES])
+def test_the_release_has_no_solutions_or_outputs_and_keeps_the_metadata(path):
+    source = nbformat.read(path, as_version=4)
+    released = nbformat.read(path.parent.parent / path.name, as_version=4)
     assert [c.metadata for c in released.cells] == [c.metadata for c in source.cells]
     for cell in released.cells:
         if cell.cell_type == "code":
@@ -209,7 +228,8 @@ def test_the_release_has_no_solutions_or_outputs_and_keeps_the_metadata():
         assert grading.BEGIN_SOLUTION not in cell.source
         if grading.is_solution(cell):
             assert "raise NotImplementedError()" in cell.source
-    assert "ecall_count" not in cells_by_id(released)["ex00_3_answer"].source
+    if path == SOURCE:
+        assert "ecall_count" not in cells_by_id(released)["ex00_3_answer"].source
 
 
 def test_clear_solution_keeps_the_code_around_the_markers_and_its_indent():

@@ -1,7 +1,10 @@
 """``PageTableView``: the Sv32 walk of a virtual address the student types.
 
 Each level shows the PTE read and decoded and the decision taken; the last line is
-the physical address or the fault. The walk is ``virtkit.cpu.sv32.walk``.
+the physical address or the fault. The walk is ``virtkit.cpu.sv32.walk``. For a
+guest's mode (VS or VU) it has two stages: each VS-stage level is followed by the
+G-stage rows that found its PTE, and the guest physical address it ends with by the
+G-stage rows that find the supervisor physical address.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ class PageTableView(widgets.VBox):
         self.access_box = widgets.Dropdown(
             options=list(sv32.ACCESSES), value=access, description="access"
         )
-        self.mode_box = widgets.Dropdown(options=["U", "S", "M"], value=mode, description="mode")
+        self.mode_box = widgets.Dropdown(options=list(sv32.MODES), value=mode, description="mode")
         translate = widgets.Button(description="Translate", layout=widgets.Layout(width="auto"))
         translate.on_click(lambda _button: self.update())
         self.va_box.observe(lambda _change: self.update(), names="value")
@@ -40,20 +43,47 @@ class PageTableView(widgets.VBox):
             )
             return
         self.walk = result = sv32.walk(self.hart, va, self.access_box.value, self.mode_box.value)
-        rows = [
-            [
-                str(level.level),
-                f"{level.pte_address:#010x}",
-                f"{level.pte.value:#010x}" if level.pte else "-",
-                level.pte.flags if level.pte else "-",
-                f"{level.pte.ppn:#x}" if level.pte else "-",
-                level.decision,
-            ]
-            for level in result.levels
-        ]
-        head = pre(f"{result.access} of va {va:#010x} in {result.mode}-mode")
+        rows: list[list[str]] = []
+        styles: list[str] = []
+        _rows(result, rows, styles)
+        head = f"{result.access} of va {va:#010x} in {result.mode}-mode"
+        if result.stage == sv32.STAGE_VS:
+            head += ": VS-stage from vsatp, each table read through the G-stage from hgatp"
         self.output.value = (
-            head
-            + table(["level", "PTE address", "PTE", "flags", "ppn", "decision"], rows)
+            pre(head)
+            + table(
+                ["stage", "level", "PTE address", "PTE", "flags", "ppn", "decision"], rows, styles
+            )
             + pre(result.summary, "font-weight: bold")
         )
+
+
+G_STAGE_ROW = "color: #555;"
+
+
+def _rows(walk: sv32.Walk, rows: list[list[str]], styles: list[str]) -> None:
+    """One row per level, a G-stage walk's rows under the level or address it served."""
+    stage = {sv32.STAGE_SV32: "Sv32", sv32.STAGE_VS: "VS", sv32.STAGE_G: "  G"}[walk.stage]
+    for level in walk.levels:
+        pte = level.pte
+        rows.append(
+            [
+                stage,
+                str(level.level),
+                f"{level.pte_address:#010x}",
+                f"{pte.value:#010x}" if pte else "-",
+                pte.flags if pte else "-",
+                f"{pte.ppn:#x}" if pte else "-",
+                level.decision,
+            ]
+        )
+        styles.append(G_STAGE_ROW if walk.stage == sv32.STAGE_G else "")
+        if level.g_stage is not None:
+            _rows(level.g_stage, rows, styles)
+    if walk.g_stage is not None:
+        gpa = f"guest pa {walk.gpa:#x}"
+        rows.append(
+            ["  G", "", gpa, "", "", "", "the guest physical address, through the G-stage:"]
+        )
+        styles.append(G_STAGE_ROW)
+        _rows(walk.g_stage, rows, styles)

@@ -1196,3 +1196,237 @@ def test_the_trap_recorder_follows_traps_into_vs_and_hs():
     assert (first.mode, first.handled_by) == ("VU", f"VS-mode handler at {handler:#010x}")
     assert (second.mode, second.handled_by) == ("VS", "Python (S-mode exit)")
     assert exit.cause == C.CAUSE_VIRTUAL_SUPERVISOR_ECALL and exit.mode == "VS"
+
+
+# -- Exits: a Python hypervisor owns HS-mode (virtkit.cpu.exits) ------------------------
+
+
+def test_a_guest_page_fault_exits_with_the_h_fields_and_the_guest_resumes_unchanged():
+    hart, tables = guest("lw a0, 0x10(a1)\nebreak\n", trap_exits="HS")
+    hart.csr["medeleg"] = 1 << C.CAUSE_LOAD_GUEST_PAGE_FAULT
+    tables.g_map(DATA_GPA, 0, 0)
+    hart.x["a1"] = DATA_VA
+    exit = hart.run(10)
+    assert (exit.reason, exit.cause, exit.pc, exit.tval) == (
+        E.EXIT_TRAP,
+        C.CAUSE_LOAD_GUEST_PAGE_FAULT,
+        CODE,
+        DATA_VA + 0x10,
+    )
+    assert exit.htval == (DATA_GPA + 0x10) >> 2 and exit.htinst == word("lw a0, 0(x0)")
+    assert (exit.gva, exit.virtual, exit.privilege, exit.spv, exit.mode) == (1, 1, 1, 1, "VS")
+    assert "guest physical address 0x90000010" in str(exit) and "in VS-mode" in str(exit)
+    # Nothing architectural happened: map the page and run again.
+    assert hart.mode == "VS" and hart.pc == CODE and hart.csr["scause"] == 0
+    tables.g_map(DATA_GPA, DATA_SPA)
+    assert hart.run(10).reason == E.EXIT_EBREAK and hart.x["a0"] == hart.read_word(DATA_SPA + 16)
+
+
+def test_a_python_hypervisor_sees_hs_traps_but_not_the_guests_own_or_m_modes():
+    source = "ecall\nebreak\n"
+    hart, tables = guest(source, "VU", trap_exits="HS")
+    hart.csr["medeleg"] = 1 << C.CAUSE_USER_ECALL
+    hart.csr["hedeleg"] = 1 << C.CAUSE_USER_ECALL
+    handler = CODE + 0x1000  # the guest kernel's handler, on a supervisor page
+    tables.vs_map(handler, handler, VS_LEAF)
+    hart.write_word(handler, word("ebreak"))
+    hart.csr["vstvec"] = handler
+    assert hart.run(10).reason == E.EXIT_EBREAK and hart.mode == "VS"  # the guest's trap
+    hart, _ = guest(source, "VU", trap_exits="all")
+    hart.csr["medeleg"] = 1 << C.CAUSE_USER_ECALL
+    hart.csr["hedeleg"] = 1 << C.CAUSE_USER_ECALL
+    exit = hart.run(10)  # "all": even the guest's own traps exit
+    assert exit.reason == E.EXIT_TRAP and exit.cause == C.CAUSE_USER_ECALL and exit.mode == "VU"
+    hart, _ = guest(source, "VS", trap_exits="HS")
+    hart.csr["mtvec"] = CODE + 4
+    assert hart.run(10).reason == E.EXIT_EBREAK and hart.mode == "M"  # not delegated: M's
+
+
+def test_a_virtual_instruction_exit_carries_the_instruction():
+    hart, _ = guest("csrr a0, hgatp\nebreak\n", trap_exits="HS")
+    hart.csr["medeleg"] = 1 << C.CAUSE_VIRTUAL_INSTRUCTION
+    exit = hart.run(10)
+    assert exit.cause == C.CAUSE_VIRTUAL_INSTRUCTION
+    assert exit.instruction == exit.tval == word("csrr a0, hgatp")
+    assert (exit.htval, exit.htinst, exit.gva) == (0, 0, 0)
+
+
+# -- A hypervisor in Python boots a guest on an empty G-stage ------------------------------
+
+# The guest: a bare-metal program for VS-mode that pages itself. It builds a VS-stage
+# table in its own (guest physical) memory that maps one data page at two virtual
+# addresses, turns paging on, copies a message in through one address and prints it,
+# one SBI console call per character, from the other. It knows nothing of the G-stage.
+GUEST = """
+    .equ ROOT, 0x80100000           # guest physical addresses, all of them
+    .equ LEVEL0, 0x80101000
+    .equ DATA, 0x80200000
+    .equ VA_IN, 0x00400000          # two virtual pages, one guest physical page
+    .equ VA_OUT, 0x00401000
+    .equ CODE_LEAF, (0x80000000 >> 12 << 10) | 0xCF     # V R W X A D: S-mode code
+    .equ DATA_LEAF, (DATA >> 12 << 10) | 0xC7           # V R W A D
+    .equ SBI_PUTCHAR, 1
+    .equ SBI_SHUTDOWN, 8
+
+_start:
+    li   t0, ROOT
+    li   t1, CODE_LEAF              # a megapage: this code, where it is
+    li   t2, ROOT + 4 * (0x80000000 >> 22)
+    sw   t1, 0(t2)
+    li   t1, (LEVEL0 >> 12 << 10) | 1
+    sw   t1, 4 * (VA_IN >> 22)(t0)
+    li   t0, LEVEL0
+    li   t1, DATA_LEAF
+    sw   t1, 4 * ((VA_IN >> 12) & 0x3ff)(t0)
+    sw   t1, 4 * ((VA_OUT >> 12) & 0x3ff)(t0)
+    li   t0, (1 << 31) | (ROOT >> 12)
+    csrw satp, t0                   # VS-mode's satp is vsatp
+    sfence.vma
+
+    la   a1, message
+    li   a2, VA_IN
+copy:
+    lbu  t0, 0(a1)
+    sb   t0, 0(a2)
+    addi a1, a1, 1
+    addi a2, a2, 1
+    bnez t0, copy
+
+    li   a1, VA_OUT
+print:
+    lbu  a0, 0(a1)
+    beqz a0, done
+    li   a7, SBI_PUTCHAR
+    ecall
+    addi a1, a1, 1
+    j    print
+done:
+    csrr s0, satp
+    li   a7, SBI_SHUTDOWN
+    ecall
+
+message:
+    .asciz "hello from VS-mode, paged twice\\n"
+"""
+
+
+class LazyHypervisor:
+    """A hypervisor that owns HS-mode, written the way virtkit's monitors are: a loop
+    on the hart's exits. Guest memory is demand-paged: the G-stage table starts empty
+    and every guest-page fault maps one host page, filled from the guest's image."""
+
+    HOST_POOL = 0x8001_0000  # host pages for G-stage tables and guest memory come from here
+    GUEST_RAM = (0x8000_0000, 0x8040_0000)  # the guest physical RAM the guest may use
+    VMID = 1
+
+    def __init__(self, image: dict[int, bytes]):
+        self.hart = hart = Hart(RAM_SIZE, trap_exits="HS")
+        open_pmp(hart)
+        hart.csr["medeleg"] = sum(
+            1 << cause
+            for cause in (
+                C.CAUSE_FETCH_GUEST_PAGE_FAULT,
+                C.CAUSE_LOAD_GUEST_PAGE_FAULT,
+                C.CAUSE_STORE_GUEST_PAGE_FAULT,
+                C.CAUSE_VIRTUAL_SUPERVISOR_ECALL,
+                C.CAUSE_VIRTUAL_INSTRUCTION,
+            )
+        )
+        self.image = image  # guest physical page -> its 4 KiB, from the ELF or assembler
+        self.next_page = self.HOST_POOL
+        self.g_root = RAM_BASE  # 16 KiB, 16 KiB aligned, all invalid
+        hart.write_memory(self.g_root, bytes(0x4000))
+        hart.csr["hgatp"] = (1 << 31) | (self.VMID << 22) | (self.g_root >> 12)
+        self.console = ""
+        self.faults: list[tuple[int, int, int]] = []  # (cause, guest physical, htinst)
+
+    def host_page(self) -> int:
+        page, self.next_page = self.next_page, self.next_page + 0x1000
+        self.hart.write_memory(page, bytes(4096))
+        return page
+
+    def map_guest_page(self, gpa: int) -> None:
+        """Give guest physical page ``gpa`` a host page and its G-stage PTE (8.5.1)."""
+        page = gpa & ~0xFFF
+        if not self.GUEST_RAM[0] <= page < self.GUEST_RAM[1]:
+            raise RuntimeError(f"the guest touched {gpa:#x}, outside its RAM")
+        host = self.host_page()
+        self.hart.write_memory(host, self.image.get(page, bytes(4096)))
+        root_entry = self.g_root + 4 * (page >> 22)
+        entry = self.hart.read_word(root_entry)
+        if not entry & V:
+            entry = pte(self.host_page(), V)
+            self.hart.write_word(root_entry, entry)
+        leaf = ((entry >> 10) << 12) + 4 * ((page >> 12) & 0x3FF)
+        self.hart.write_word(leaf, pte(host, G_LEAF))
+        # No HFENCE.GVMA: the page was invalid, and failed translations are never cached.
+
+    def boot(self, entry: int, budget: int = 1_000_000) -> int:
+        hart = self.hart
+        hart.mode, hart.pc = "VS", entry
+        while True:
+            exit = hart.run(budget)
+            match exit.reason:
+                case E.EXIT_TRAP if exit.cause in E.GUEST_PAGE_FAULTS:
+                    gpa = exit.guest_physical_address
+                    self.faults.append((exit.cause, gpa, exit.htinst))
+                    self.map_guest_page(gpa)
+                case E.EXIT_TRAP if exit.cause == C.CAUSE_VIRTUAL_SUPERVISOR_ECALL:
+                    if hart.x["a7"] == 8:  # SBI legacy shutdown
+                        return hart.x["s0"]
+                    if hart.x["a7"] == 1:  # SBI legacy console putchar
+                        self.console += chr(hart.x["a0"])
+                    hart.pc = exit.pc + 4
+                case _:
+                    raise RuntimeError(f"the guest stopped unexpectedly: {exit}")
+
+
+def boot_lazy_guest() -> tuple[LazyHypervisor, int]:
+    program = assemble(GUEST, filename="<guest>", base=RAM_BASE)
+    image: dict[int, bytes] = {}
+    for address, data in program.segments():
+        for offset in range(0, len(data), 4096):
+            chunk = data[offset : offset + 4096]
+            image[address + offset] = chunk + bytes(4096 - len(chunk))
+    hypervisor = LazyHypervisor(image)
+    satp = hypervisor.boot(program.entry)
+    return hypervisor, satp
+
+
+def test_a_python_hypervisor_boots_a_paging_guest_on_an_empty_g_stage():
+    hypervisor, satp = boot_lazy_guest()
+    hart = hypervisor.hart
+    assert hypervisor.console == "hello from VS-mode, paged twice\n"
+    assert satp == (1 << 31) | (0x8010_0000 >> 12) == hart.csr["vsatp"]
+    assert hart.csr["satp"] == 0  # the hypervisor's own satp was never touched
+    # Each guest page faulted once, when first touched: the code on its fetch (htinst
+    # 0), the tables and the data page on the guest's stores to them.
+    causes = {gpa: (cause, htinst) for cause, gpa, htinst in hypervisor.faults}
+    assert causes[RAM_BASE] == (C.CAUSE_FETCH_GUEST_PAGE_FAULT, 0)
+    assert causes[0x8010_0800] == (C.CAUSE_STORE_GUEST_PAGE_FAULT, word("sw t1, 0(x0)"))
+    assert set(causes) == {RAM_BASE, 0x8010_0800, 0x8010_1000, 0x8020_0000}
+    assert hart.stats["instructions_by_mode"].keys() == {"VS"}
+
+
+def test_the_hypervisor_runs_without_the_jit():
+    """The H extension in the plain-Python core (NUMBA_DISABLE_JIT=1)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from test_hart_hypervisor import boot_lazy_guest\n"
+        "hypervisor, satp = boot_lazy_guest()\n"
+        "print(repr(hypervisor.console), hex(satp), len(hypervisor.faults))\n"
+    )
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=os.path.dirname(__file__),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "'hello from VS-mode, paged twice\\n' 0x80080100 4"

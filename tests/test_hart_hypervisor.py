@@ -16,7 +16,6 @@ from support import RAM_BASE, make_hart
 
 from virtkit.cpu import Hart, sv32
 from virtkit.cpu import exits as E
-from virtkit.cpu import state as S
 from virtkit.isa import causes as C
 from virtkit.isa import csrs
 from virtkit.isa.asm import assemble
@@ -878,15 +877,10 @@ def test_mprv_with_mpv_makes_m_mode_loads_two_stage():
     assert hart.run(10).reason == E.EXIT_EBREAK and hart.x["a0"] == 0x1234_5678
     hart.pc = CODE
     tables.g_map(DATA_GPA, 0, 0)
-    hfence(hart)
+    hart.hfence_gvma()  # a G-stage PTE went away
     exit = hart.run(10)
     # The fault is the guest's, although the hart is in M-mode with V=0: GVA says so.
     assert exit.cause == C.CAUSE_LOAD_GUEST_PAGE_FAULT and exit.gva == 1 and exit.virtual == 0
-
-
-def hfence(hart: Hart) -> None:
-    """What HFENCE.GVMA does, from Python: forget every V=1 translation."""
-    hart.arrays.tlb_tag[S.CONTEXT_V * S.TLB_ACCESS_TYPES * S.TLB_ENTRIES :] = 0
 
 
 # -- The TLB: V and VMID never mix; the fences (8.5.3, 8.3.2) -------------------------------
@@ -948,7 +942,7 @@ def test_fences(fence, mode, stage, fresh):
     hart.x["a1"], hart.x["a3"] = DATA_VA, 0
     if mode != "VS":
         # HS-mode and M-mode load the guest's memory through MPRV with MPV = 1.
-        hart.mode = mode if mode == "M" else "M"
+        hart.mode = "M"
         hart.csr["mstatus"] = m("mstatus", "MPRV") | 1 << csrs.shift("mstatus", "MPP")
         hart.csr["mstatush"] = m("mstatush", "MPV")
     hart.breakpoints = {CODE + 4}
@@ -967,6 +961,19 @@ def test_fences(fence, mode, stage, fresh):
         hart.csr["mstatus"] = m("mstatus", "MPRV") | 1 << csrs.shift("mstatus", "MPP")
     assert hart.run(10).reason == E.EXIT_EBREAK
     assert hart.x["a2"] == (0xDDDD if fresh else 0x1234_5678)
+
+
+def test_a_python_hypervisor_fences_from_python():
+    hart, tables = guest("lw a0, 0(a1)\nebreak\n")
+    hart.x["a1"] = DATA_VA
+    hart.write_word(0x8030_0000, 0xDDDD)
+    for fence, expected in [(None, 0x1234_5678), ("sfence_vma", 0xDDDD), ("hfence_gvma", 0xEEEE)]:
+        if fence:
+            getattr(hart, fence)()
+        hart.pc = CODE
+        assert hart.run(10).reason == E.EXIT_EBREAK and hart.x["a0"] == expected, fence
+        tables.g_map(DATA_GPA, 0x8030_0000)
+        hart.write_word(0x8030_0000, 0xEEEE if fence else 0xDDDD)
 
 
 # -- HLV, HLVX, HSV (8.3.1) ------------------------------------------------------------------

@@ -263,6 +263,17 @@ class Hart:
             self.arrays.st[S.EXT_IRQ] &= ~mip_bit
 
     # -- memory ---------------------------------------------------------------------------
+    def sfence_vma(self) -> None:
+        """What SFENCE.VMA with rs1 = rs2 = x0 does in M-mode: forget every cached
+        translation. For a Python kernel or firmware that changed page tables."""
+        mmu.tlb_flush(self.arrays.tlb_tag)
+
+    def hfence_gvma(self) -> None:
+        """What HFENCE.GVMA does (8.3.2): forget the guests' cached translations. For a
+        Python hypervisor that changed or removed a G-stage PTE; making an invalid
+        PTE valid needs no fence, since failed translations are never cached."""
+        mmu.tlb_flush_virtual(self.arrays.tlb_tag)
+
     @property
     def ram_base(self) -> int:
         return S.RAM_BASE

@@ -59,7 +59,7 @@ HFENCE_GVMA_MATCH = I.BY_NAME["hfence.gvma"].match
 HYPERVISOR_MEMORY = tuple(
     (insn.match, insn.mask) for insn in I.INSTRUCTIONS if insn.format in ("HLV", "HSV")
 )
-HLV_UNSIGNED = 0b00001
+HLV_SIGNED = 0b00000
 HLVX = 0b00011
 
 # How a SYSTEM or AMO helper ends.
@@ -79,6 +79,7 @@ def virtual_instruction(st, insn):
 
 @njit(cache=True)
 def illegal(st, insn):
+    """Record an illegal-instruction exception; tval holds the instruction bits."""
     mmu.raise_exception(st, C.CAUSE_ILLEGAL_INSTRUCTION, insn)
     return FAULT
 
@@ -91,7 +92,7 @@ def signed(value):
 @njit(cache=True)
 def data_context(st, csr):
     """The context (privilege + 4 * V) of loads and stores: the current mode, or, when
-    M-mode sets MPRV, the mode MPP and MPV name (3.1.6.3, 8.4.1 table 8.8)."""
+    M-mode sets MPRV, the mode MPP and MPV name (3.1.6.3, 8.4.1)."""
     priv = st[S.PRIV]
     mstatus = csr[F.CSR_MSTATUS]
     if priv == S.PRV_M and (mstatus & F.MSTATUS_MPRV):
@@ -461,7 +462,7 @@ def execute_hypervisor_memory(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn):
     kind = (insn >> 20) & 31
     access = mmu.ACCESS_LOAD_X if kind == HLVX else mmu.ACCESS_LOAD
     status, value = load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context)
-    signed_load = kind == 0
+    signed_load = kind == HLV_SIGNED
     if status == mmu.ACCESS_MMIO:
         st[S.EXIT_RD] = rd
         st[S.EXIT_SIGNED] = 1 if signed_load else 0

@@ -186,7 +186,7 @@ MEDELEG_WRITABLE = sum(
         C.CAUSE_STORE_GUEST_PAGE_FAULT,
     )
 )
-# hedeleg (8.2.2, table 8.2): the exceptions a VS-mode guest may take itself. ECALL
+# hedeleg (8.2.2): the exceptions a VS-mode guest may take itself. ECALL
 # from HS, VS and M, guest-page faults and virtual instructions are read-only zero:
 # they belong to the hypervisor.
 HEDELEG_WRITABLE = sum(

@@ -35,7 +35,7 @@ TRAP_OWNERS = {
     "HS": S.TRAP_EXIT_S,
     "M+HS": S.TRAP_EXIT_M | S.TRAP_EXIT_S,
 }
-# hart.mode names: the privileged spec's modes (table 8.1), HS-mode being "S" (or "HS").
+# hart.mode names: the privileged spec's modes (8.1), HS-mode being "S" (or "HS").
 _MODE_LEVELS = {
     "U": (S.PRV_U, 0),
     "S": (S.PRV_S, 0),

@@ -70,7 +70,7 @@ HGATP_VMID_SHIFT = csrs.shift("hgatp", "VMID")
 HGATP_VMID = csrs.mask("hgatp", "VMID") >> HGATP_VMID_SHIFT
 TLB_VMID_SHIFT = 21  # a tag is vpn + 1 (up to 2^20), with the VMID above it
 
-# The trap instruction value of a guest-page fault (8.6.3, tables 8.9-8.11): the
+# The trap instruction value of a guest-page fault (8.6.3): the
 # implicit reads and writes of the VS-stage walk get these pseudoinstructions; a fault
 # on the explicit access of a load, store or AMO gets the transformed instruction,
 # which only the core can compute (it knows the instruction): TINST_TRANSFORM asks it.

@@ -17,7 +17,7 @@ views of the same bytes).
 
 Privilege levels are encoded as in the privileged spec (1.2, table 1.1): U = 0,
 S = 1, M = 3. The V bit of the hypervisor extension has its own slot; with it the hart
-has the five modes of privileged spec 20211203, table 8.1: U, HS (S with V = 0) and M,
+has the five modes of privileged spec 20211203, 8.1: U, HS (S with V = 0) and M,
 and VU and VS (U and S with V = 1). Where one number must name a mode (the TLB, the
 statistics), it is the *context* ``priv + CONTEXT_V * V``.
 """

@@ -55,10 +55,10 @@ HFENCE_VVMA_MATCH = I.BY_NAME["hfence.vvma"].match
 HFENCE_GVMA_MATCH = I.BY_NAME["hfence.gvma"].match
 # HLV, HLVX and HSV (8.3.1): funct3 = 100 and funct7 = 0110 ss x, where ss is log2 of
 # the access size and x is 1 for HSV; for loads the rs2 field says signed (00000),
-# unsigned (00001) or HLVX (00011). The table rows are the encodings that exist.
-HYPERVISOR_MEMORY = tuple(
-    (insn.match, insn.mask) for insn in I.INSTRUCTIONS if insn.format in ("HLV", "HSV")
-)
+# unsigned (00001) or HLVX (00011). The table's rows are the encodings that exist.
+_HYPERVISOR_MEMORY = [insn for insn in I.INSTRUCTIONS if insn.format in ("HLV", "HSV")]
+HYPERVISOR_MEMORY_MATCH = np.array([insn.match for insn in _HYPERVISOR_MEMORY], dtype=np.int64)
+HYPERVISOR_MEMORY_MASK = np.array([insn.mask for insn in _HYPERVISOR_MEMORY], dtype=np.int64)
 HLV_SIGNED = 0b00000
 HLVX = 0b00011
 
@@ -419,14 +419,6 @@ def execute_system(x, csr, st, tlb_tag, insn, pc):
 
 
 @njit(cache=True)
-def is_hypervisor_memory(insn):
-    for match, mask in HYPERVISOR_MEMORY:
-        if insn & mask == match:
-            return True
-    return False
-
-
-@njit(cache=True)
 def execute_hypervisor_memory(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn):
     """HLV, HLVX and HSV (8.3.1): a load or store made as though V=1, in VU-mode when
     hstatus.SPVP = 0 and in VS-mode when it is 1, whatever MPRV says.
@@ -435,7 +427,10 @@ def execute_hypervisor_memory(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn):
     virtual-instruction exception. Returns NEXT, FAULT or EXIT (an MMIO read or write,
     completed like that of a load or store).
     """
-    if not is_hypervisor_memory(insn):
+    for i in range(HYPERVISOR_MEMORY_MATCH.size):
+        if insn & HYPERVISOR_MEMORY_MASK[i] == HYPERVISOR_MEMORY_MATCH[i]:
+            break
+    else:
         return illegal(st, insn)
     if st[S.VIRT]:
         return virtual_instruction(st, insn)

@@ -36,15 +36,12 @@ CSR_MIDELEG = _n("mideleg")
 CSR_MIE = _n("mie")
 CSR_MTVEC = _n("mtvec")
 CSR_MCOUNTEREN = _n("mcounteren")
-CSR_MENVCFG = _n("menvcfg")
-CSR_MCOUNTINHIBIT = _n("mcountinhibit")
 CSR_MEPC = _n("mepc")
 CSR_MIP = _n("mip")
 CSR_SSTATUS = _n("sstatus")
 CSR_SIE = _n("sie")
 CSR_STVEC = _n("stvec")
 CSR_SCOUNTEREN = _n("scounteren")
-CSR_SENVCFG = _n("senvcfg")
 CSR_SEPC = _n("sepc")
 CSR_SIP = _n("sip")
 CSR_SATP = _n("satp")
@@ -60,8 +57,6 @@ CSR_MCYCLEH = _n("mcycleh")
 CSR_MINSTRETH = _n("minstreth")
 CSR_PMPCFG0 = _n("pmpcfg0")
 CSR_PMPADDR0 = _n("pmpaddr0")
-CSR_TSELECT = _n("tselect")
-CSR_TDATA1 = _n("tdata1")
 CSR_MSTATUSH = _n("mstatush")
 CSR_MTVAL2 = _n("mtval2")
 CSR_MTINST = _n("mtinst")
@@ -72,10 +67,6 @@ CSR_HIE = _n("hie")
 CSR_HTIMEDELTA = _n("htimedelta")
 CSR_HTIMEDELTAH = _n("htimedeltah")
 CSR_HCOUNTEREN = _n("hcounteren")
-CSR_HGEIE = _n("hgeie")
-CSR_HGEIP = _n("hgeip")
-CSR_HENVCFG = _n("henvcfg")
-CSR_HENVCFGH = _n("henvcfgh")
 CSR_HTVAL = _n("htval")
 CSR_HIP = _n("hip")
 CSR_HVIP = _n("hvip")
@@ -84,7 +75,6 @@ CSR_HGATP = _n("hgatp")
 CSR_VSSTATUS = _n("vsstatus")
 CSR_VSIE = _n("vsie")
 CSR_VSTVEC = _n("vstvec")
-CSR_VSSCRATCH = _n("vsscratch")
 CSR_VSEPC = _n("vsepc")
 CSR_VSCAUSE = _n("vscause")
 CSR_VSTVAL = _n("vstval")
@@ -216,6 +206,51 @@ VS_ALIAS = np.arange(4096, dtype=np.int64)
 for _name in _VS_CSRS:
     VS_ALIAS[_n(_name)] = _n("vs" + _name[1:])
 
+
+def _warl_tables() -> tuple[np.ndarray, np.ndarray]:
+    """WRITABLE[n] and READ_ONLY_ONE[n]: a write stores (value & WRITABLE) | READ_ONLY_ONE.
+
+    This is the WARL rule of every CSR that is plain storage with fixed legal bits;
+    ``write`` handles the views, counters and CSRs with side effects itself. By
+    default all 32 bits are writable.
+    """
+    writable = np.full(4096, 0xFFFFFFFF, dtype=np.int64)
+    ones = np.zeros(4096, dtype=np.int64)
+    for name, mask in (
+        ("misa", 0),  # WARL; this hart cannot turn extensions off (read gives MISA_VALUE)
+        ("mstatush", MSTATUSH_WRITABLE),
+        ("hstatus", HSTATUS_WRITABLE),
+        ("medeleg", MEDELEG_WRITABLE),
+        ("mideleg", MIDELEG_WRITABLE),
+        ("hedeleg", HEDELEG_WRITABLE),
+        ("hideleg", HIDELEG_WRITABLE),
+        ("mie", MIE_WRITABLE),
+        ("hvip", VS_INTERRUPTS),
+        ("hgatp", HGATP_WRITABLE),  # no flush: V=1 TLB tags carry the VMID (see mmu)
+        ("hgeie", 0),  # GEILEN = 0
+        ("hgeip", 0),
+        ("menvcfg", ENVCFG_WRITABLE),
+        ("senvcfg", ENVCFG_WRITABLE),
+        ("henvcfg", ENVCFG_WRITABLE),
+        ("henvcfgh", 0),  # PBMTE, STCE and the other upper fields are not implemented
+        ("mepc", ~3 & 0xFFFFFFFF),  # IALIGN = 32: bits 1:0 are always zero
+        ("sepc", ~3 & 0xFFFFFFFF),
+        ("vsepc", ~3 & 0xFFFFFFFF),
+        ("tselect", 0),  # no triggers: tselect can only select trigger 0
+        ("tdata1", 0),  # tdata1.type = 0: no trigger
+        ("mcountinhibit", 0),  # counters are never inhibited
+    ):
+        writable[_n(name)] = mask
+    ones[_n("mideleg")] = MIDELEG_READ_ONLY_ONE
+    # Hardware performance monitor counters and events are hardwired to zero.
+    for n in range(3, 32):
+        for name in (f"mhpmcounter{n}", f"mhpmcounter{n}h", f"mhpmevent{n}"):
+            writable[_n(name)] = 0
+    return writable, ones
+
+
+WRITABLE, READ_ONLY_ONE = _warl_tables()
+
 # Results of check_access.
 CSR_OK = 0
 CSR_ILLEGAL = 1  # illegal-instruction exception
@@ -299,16 +334,11 @@ def check_access(st, csr, number, priv, virt, write):
 
 
 @njit(cache=True)
-def htimedelta(csr):
-    """The 64-bit htimedelta: the guest's time is mtime + htimedelta (8.2.7)."""
-    return (csr[CSR_HTIMEDELTAH] << 32) | csr[CSR_HTIMEDELTA]
-
-
-@njit(cache=True)
 def time_value(st, csr):
-    """The time CSR: mtime, or mtime + htimedelta when read with V=1 (8.2.7)."""
+    """The time CSR: mtime, or mtime plus the 64-bit htimedelta when read with V=1
+    (8.2.7). Only the low 64 bits matter, so int64 wrap-around is harmless."""
     if st[S.VIRT]:
-        return (mmu.mtime(st) + htimedelta(csr)) & 0xFFFFFFFFFFFFFFFF
+        return mmu.mtime(st) + ((csr[CSR_HTIMEDELTAH] << 32) | csr[CSR_HTIMEDELTA])
     return mmu.mtime(st)
 
 
@@ -409,28 +439,12 @@ def write(st, csr, tlb_tag, number, value):
         csr[CSR_MSTATUS] = new
         if (old ^ new) & (MSTATUS_SUM | MSTATUS_MXR):
             mmu.tlb_flush(tlb_tag)
-    elif number == CSR_MSTATUSH:
-        csr[number] = value & MSTATUSH_WRITABLE
     elif number == CSR_VSSTATUS:
         old = csr[CSR_VSSTATUS]
         new = (old & ~VSSTATUS_WRITABLE) | (value & VSSTATUS_WRITABLE)
         csr[CSR_VSSTATUS] = new
         if (old ^ new) & (MSTATUS_SUM | MSTATUS_MXR):
             mmu.tlb_flush_virtual(tlb_tag)
-    elif number == CSR_HSTATUS:
-        csr[number] = value & HSTATUS_WRITABLE
-    elif number == CSR_MISA:
-        pass  # misa is WARL; this hart cannot turn extensions off
-    elif number == CSR_MEDELEG:
-        csr[number] = value & MEDELEG_WRITABLE
-    elif number == CSR_MIDELEG:
-        csr[number] = (value & MIDELEG_WRITABLE) | MIDELEG_READ_ONLY_ONE
-    elif number == CSR_HEDELEG:
-        csr[number] = value & HEDELEG_WRITABLE
-    elif number == CSR_HIDELEG:
-        csr[number] = value & HIDELEG_WRITABLE
-    elif number == CSR_MIE:
-        csr[number] = value & MIE_WRITABLE
     elif number == CSR_HIE:
         csr[CSR_MIE] = (csr[CSR_MIE] & ~VS_INTERRUPTS) | (value & VS_INTERRUPTS)
     elif number == CSR_MIP:
@@ -438,8 +452,6 @@ def write(st, csr, tlb_tag, number, value):
         csr[CSR_HVIP] = (csr[CSR_HVIP] & ~MIP_VSSIP) | (value & MIP_VSSIP)
     elif number == CSR_HIP:
         csr[CSR_HVIP] = (csr[CSR_HVIP] & ~MIP_VSSIP) | (value & MIP_VSSIP)
-    elif number == CSR_HVIP:
-        csr[number] = value & VS_INTERRUPTS
     elif number == CSR_SIE:
         mask = csr[CSR_MIDELEG] & S_INTERRUPTS
         csr[CSR_MIE] = (csr[CSR_MIE] & ~mask) | (value & mask)
@@ -455,20 +467,12 @@ def write(st, csr, tlb_tag, number, value):
     elif number == CSR_MTVEC or number == CSR_STVEC or number == CSR_VSTVEC:
         # MODE 0 (direct) and 1 (vectored) are legal; 2 and 3 are reserved.
         csr[number] = value if (value & 3) < 2 else value & ~3
-    elif number == CSR_MEPC or number == CSR_SEPC or number == CSR_VSEPC:
-        csr[number] = value & ~3  # IALIGN = 32: bits 1:0 are always zero
     elif number == CSR_SATP:
         csr[number] = value
         mmu.tlb_flush(tlb_tag)
     elif number == CSR_VSATP:
         csr[number] = value
         mmu.tlb_flush_virtual(tlb_tag)
-    elif number == CSR_HGATP:
-        csr[number] = value & HGATP_WRITABLE  # no flush: V=1 TLB tags carry the VMID
-    elif number == CSR_HGEIE or number == CSR_HGEIP or number == CSR_HENVCFGH:
-        pass  # GEILEN = 0; henvcfg's upper fields (PBMTE, STCE...) are not implemented
-    elif number == CSR_MENVCFG or number == CSR_SENVCFG or number == CSR_HENVCFG:
-        csr[number] = value & ENVCFG_WRITABLE
     elif number == CSR_MCYCLE:
         now = st[S.TICKS] + st[S.MCYCLE_OFFSET]
         st[S.MCYCLE_OFFSET] += _set_low(now, value) - now
@@ -492,11 +496,5 @@ def write(st, csr, tlb_tag, number, value):
         ):
             csr[number] = value
         mmu.tlb_flush(tlb_tag)
-    elif number == CSR_TSELECT:
-        csr[number] = 0  # no triggers: tselect can only select trigger 0
-    elif number == CSR_TDATA1 or number == CSR_MCOUNTINHIBIT:
-        pass  # tdata1.type = 0 (no trigger); counters are never inhibited
-    elif (0xB03 <= number <= 0xB1F) or (0xB83 <= number <= 0xB9F) or (0x323 <= number <= 0x33F):
-        pass  # hardware performance monitor counters and events are hardwired to zero
     else:
-        csr[number] = value
+        csr[number] = (value & WRITABLE[number]) | READ_ONLY_ONE[number]

@@ -123,15 +123,6 @@ def page_fault(access):
 
 
 @njit(cache=True)
-def guest_page_fault(access):
-    if access == ACCESS_FETCH:
-        return C.CAUSE_FETCH_GUEST_PAGE_FAULT
-    if access == ACCESS_STORE:
-        return C.CAUSE_STORE_GUEST_PAGE_FAULT
-    return C.CAUSE_LOAD_GUEST_PAGE_FAULT
-
-
-@njit(cache=True)
 def access_fault(access):
     if access == ACCESS_FETCH:
         return C.CAUSE_FETCH_ACCESS
@@ -151,7 +142,13 @@ def raise_exception(st, cause, tval):
 def raise_guest_page_fault(st, access, va, gpa, tinst):
     """A G-stage fault (8.5.1): tval gets the guest virtual address, htval/mtval2 the
     guest physical address >> 2, htinst/mtinst ``tinst``."""
-    raise_exception(st, guest_page_fault(access), va)
+    if access == ACCESS_FETCH:
+        cause = C.CAUSE_FETCH_GUEST_PAGE_FAULT
+    elif access == ACCESS_STORE:
+        cause = C.CAUSE_STORE_GUEST_PAGE_FAULT
+    else:
+        cause = C.CAUSE_LOAD_GUEST_PAGE_FAULT
+    raise_exception(st, cause, va)
     st[S.EXC_TVAL2] = gpa >> 2
     st[S.EXC_TINST] = tinst
 

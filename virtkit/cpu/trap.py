@@ -42,7 +42,6 @@ INTERRUPT = np.int64(1)
 LEVEL_M = S.PRV_M
 LEVEL_HS = S.PRV_S
 LEVEL_VS = S.PRV_S + S.CONTEXT_V
-LEVEL_NAMES = {int(LEVEL_M): "M", int(LEVEL_HS): "HS", int(LEVEL_VS): "VS"}
 
 # The exceptions that write a faulting address (or, for a breakpoint, the pc) to
 # mtval/stval: when it is a guest virtual address, the trap sets GVA (8.2.1, 8.4.1).

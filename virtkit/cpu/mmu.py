@@ -432,20 +432,6 @@ def g_stage_walk(st, csr, ram, gpa, check, mxr, va, access, tinst):
 
 
 @njit(cache=True)
-def two_stage_translate(st, csr, ram, va, access, priv):
-    """Guest virtual to supervisor physical for an access made with V=1 (8.5): the
-    VS-stage (unless vsatp is Bare), then the G-stage with the access's own type."""
-    gpa = va
-    if csr[CSR_VSATP] >> ATP_MODE_SHIFT:
-        gpa = first_stage_walk(st, csr, ram, va, access, priv, VS_STAGE)
-        if gpa < 0:
-            return -1
-    mxr = csr[CSR_MSTATUS] & MSTATUS_MXR if access == ACCESS_LOAD else 0
-    tinst = NO_TINST if access == ACCESS_FETCH else TINST_TRANSFORM
-    return g_stage_walk(st, csr, ram, gpa, access, mxr, va, access, tinst)
-
-
-@njit(cache=True)
 def translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context):
     """Virtual to physical for an access in ``context`` (privilege + 4 * V).
 
@@ -455,7 +441,16 @@ def translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context
     stats[S.STAT_TLB_MISSES] += 1
     priv = context & 3
     if context >= S.CONTEXT_V:
-        pa = two_stage_translate(st, csr, ram, va, access, priv)
+        # Two-stage translation (8.5): the VS-stage unless vsatp is Bare, then the
+        # G-stage with the access's own type; only HS-level MXR reaches the G-stage.
+        gpa = va
+        if csr[CSR_VSATP] >> ATP_MODE_SHIFT:
+            gpa = first_stage_walk(st, csr, ram, va, access, priv, VS_STAGE)
+            if gpa < 0:
+                return -1
+        mxr = csr[CSR_MSTATUS] & MSTATUS_MXR if access == ACCESS_LOAD else 0
+        tinst = NO_TINST if access == ACCESS_FETCH else TINST_TRANSFORM
+        pa = g_stage_walk(st, csr, ram, gpa, access, mxr, va, access, tinst)
         if pa < 0:
             return -1
     elif priv == S.PRV_M or (csr[CSR_SATP] >> ATP_MODE_SHIFT) == 0:

@@ -197,6 +197,12 @@ def test_hypervisor_csrs_keep_legal_values_only():
     assert hart.csr["vsepc"] == 0x80000000
     hart.csr["vstvec"] = 0x80000102
     assert hart.csr["vstvec"] == 0x80000100
+    hart.csr["henvcfg"] = 0xFFFFFFFF
+    hart.csr["henvcfgh"] = 0xFFFFFFFF
+    assert hart.csr["henvcfg"] == m("henvcfg", "FIOM") and hart.csr["henvcfgh"] == 0
+    for name in ("hcounteren", "htimedelta", "htimedeltah", "htval", "htinst", "mtval2"):
+        hart.csr[name] = 0x1234_5678
+        assert hart.csr[name] == 0x1234_5678, name
 
 
 def test_interrupt_registers_alias_each_other():
@@ -569,15 +575,24 @@ def spinning_guest(mode: str = "VS", **options) -> Hart:
     return hart
 
 
-def test_hvip_injects_a_timer_interrupt_the_guest_sees_as_its_own():
-    hart = spinning_guest(hideleg=VS_INTERRUPTS, mie=VSTIP, vsstatus=m("vsstatus", "SIE"))
+@pytest.mark.parametrize(
+    "bit, seen_as",
+    [
+        ("VSSIP", C.IRQ_S_SOFT),
+        ("VSTIP", C.IRQ_S_TIMER),
+        ("VSEIP", C.IRQ_S_EXT),
+    ],
+)
+def test_hvip_injects_an_interrupt_the_guest_sees_as_its_own(bit, seen_as):
+    hart = spinning_guest(hideleg=VS_INTERRUPTS, mie=m("mie", bit), vsstatus=m("vsstatus", "SIE"))
     hart.csr["vstvec"] = VS_HANDLER | 1  # vectored
-    hart.csr["hvip"] = VSTIP
+    hart.csr["hvip"] = m("hvip", bit)
     hart.run(1)
-    # 8.6.2: VSTI (6) reaches VS-mode as a supervisor timer interrupt (5).
-    assert hart.mode == "VS" and hart.pc == VS_HANDLER + 4 * C.IRQ_S_TIMER
-    assert hart.csr["vscause"] == (1 << 31) | C.IRQ_S_TIMER
-    assert hart.csr["vsip"] == m("sip", "STIP")
+    # 8.6.2: VSSI (2), VSTI (6) and VSEI (10) reach VS-mode as the supervisor software,
+    # timer and external interrupts (1, 5, 9).
+    assert hart.mode == "VS" and hart.pc == VS_HANDLER + 4 * seen_as
+    assert hart.csr["vscause"] == (1 << 31) | seen_as
+    assert hart.csr["vsip"] == 1 << seen_as
 
 
 def test_vs_interrupts_wait_for_vsstatus_sie_in_vs_but_not_in_vu():

@@ -994,13 +994,13 @@ def test_a_python_hypervisor_fences_from_python():
 # -- HLV, HLVX, HSV (8.3.1) ------------------------------------------------------------------
 
 
-def hlv_hart(text: str, mode: str = "S", spvp: int = 1, **options) -> Hart:
+def hlv_hart(text: str, mode: str = "S", spvp: int = 1, **options) -> tuple[Hart, Tables]:
+    """A hypervisor in ``mode`` about to run ``text`` on the guest's DATA_VA (in a1)."""
     hart, tables = guest(f"{text}\nebreak\n", **options)
     hart.mode = mode
     hart.csr["hstatus"] = m("hstatus", "SPVP") if spvp else 0
     hart.x["a1"] = DATA_VA
-    hart.tables = tables
-    return hart
+    return hart, tables
 
 
 @pytest.mark.parametrize(
@@ -1013,13 +1013,13 @@ def hlv_hart(text: str, mode: str = "S", spvp: int = 1, **options) -> Hart:
     ],
 )
 def test_hlv_loads_through_both_stages(text, value):
-    hart = hlv_hart(text)
+    hart, _ = hlv_hart(text)
     assert hart.run(10).reason == E.EXIT_EBREAK
     assert hart.x["a0"] == value and hart.mode == "S"
 
 
 def test_hlv_sign_and_zero_extension_and_hsv():
-    hart = hlv_hart(
+    hart, _ = hlv_hart(
         "hlv.b a0, (a1)\nhlv.bu a2, (a1)\nhlv.h a3, (a1)\nhlv.hu a4, (a1)\nhsv.h a5, (a6)"
     )
     hart.write_word(DATA_SPA, 0x0000_8081)
@@ -1032,45 +1032,45 @@ def test_hlv_sign_and_zero_extension_and_hsv():
 
 
 def test_hlv_with_spvp_0_accesses_as_vu():
-    hart = hlv_hart("hlv.w a0, (a1)", spvp=0)
+    hart, _ = hlv_hart("hlv.w a0, (a1)", spvp=0)
     exit = hart.run(10)  # a supervisor page, as though from VU-mode: a page fault
     assert exit.cause == C.CAUSE_LOAD_PAGE_FAULT and exit.tval == DATA_VA
     assert exit.gva == 1 and exit.virtual == 0  # GVA = 1 although SPV = 0 (8.2.1)
 
 
 def test_hlvx_needs_execute_permission_and_hlv_read_permission():
-    hart = hlv_hart("hlvx.wu a0, (a1)")
-    hart.tables.vs_map(DATA_VA, DATA_GPA, V | X | A)  # execute-only in the VS-stage
+    hart, tables = hlv_hart("hlvx.wu a0, (a1)")
+    tables.vs_map(DATA_VA, DATA_GPA, V | X | A)  # execute-only in the VS-stage
     assert hart.run(10).reason == E.EXIT_EBREAK and hart.x["a0"] == 0x1234_5678
-    hart = hlv_hart("hlv.w a0, (a1)")
-    hart.tables.vs_map(DATA_VA, DATA_GPA, V | X | A)
+    hart, tables = hlv_hart("hlv.w a0, (a1)")
+    tables.vs_map(DATA_VA, DATA_GPA, V | X | A)
     assert hart.run(10).cause == C.CAUSE_LOAD_PAGE_FAULT
-    hart = hlv_hart("hlvx.hu a0, (a1)")
-    hart.tables.vs_map(DATA_VA, DATA_GPA, V | R | A)  # readable but not executable
+    hart, tables = hlv_hart("hlvx.hu a0, (a1)")
+    tables.vs_map(DATA_VA, DATA_GPA, V | R | A)  # readable but not executable
     assert hart.run(10).cause == C.CAUSE_LOAD_PAGE_FAULT  # a load fault, not a fetch fault
-    hart = hlv_hart("hlvx.wu a0, (a1)")
-    hart.tables.g_map(DATA_GPA, DATA_SPA, V | R | U | A)
+    hart, tables = hlv_hart("hlvx.wu a0, (a1)")
+    tables.g_map(DATA_GPA, DATA_SPA, V | R | U | A)
     exit = hart.run(10)
     assert exit.cause == C.CAUSE_LOAD_GUEST_PAGE_FAULT
 
 
 def test_hlv_ignores_mprv_and_uses_spvp():
-    hart = hlv_hart("hlv.w a0, (a1)", mode="M")
+    hart, _ = hlv_hart("hlv.w a0, (a1)", mode="M")
     hart.csr["mstatus"] = m("mstatus", "MPRV")  # MPP = U, MPV = 0: HLV does not care
     assert hart.run(10).reason == E.EXIT_EBREAK and hart.x["a0"] == 0x1234_5678
 
 
 def test_hlv_guest_page_fault_reports_the_transformed_hlv():
-    hart = hlv_hart("hsv.w a0, (a1)", trap_exits="all")
-    hart.tables.g_map(DATA_GPA, 0, 0)
+    hart, tables = hlv_hart("hsv.w a0, (a1)", trap_exits="all")
+    tables.g_map(DATA_GPA, 0, 0)
     exit = hart.run(10)
     assert exit.cause == C.CAUSE_STORE_GUEST_PAGE_FAULT and exit.gva == 1
     assert exit.htinst == word("hsv.w a0, (x0)") and exit.htval == DATA_GPA >> 2
 
 
 def test_hlv_reads_a_device_through_an_mmio_exit():
-    hart = hlv_hart("hlv.h a0, (a1)")
-    hart.tables.g_map(DATA_GPA, 0x1000_0000)
+    hart, tables = hlv_hart("hlv.h a0, (a1)")
+    tables.g_map(DATA_GPA, 0x1000_0000)
     hart.add_mmio_region(0x1000_0000, 0x100)
     exit = hart.run(10)
     assert exit.reason == E.EXIT_MMIO_READ and exit.address == 0x1000_0000 and exit.size == 2
@@ -1094,6 +1094,10 @@ def _read_only_vs_table(hart, tables):
     leaf_pte = tables.vs_leaf_address(DATA_VA)
     hart.write_word(leaf_pte, pte(DATA_GPA, V | R | W | X | U))  # A and D still to set
     hart.write_word(tables.g_leaf_address(leaf_pte), pte(leaf_pte, V | R | U | A | D))
+
+
+def _bare_vs_stage(hart, tables):
+    hart.csr["vsatp"] = 0  # guest virtual = guest physical
 
 
 def _bare_g_stage(hart, tables):
@@ -1120,9 +1124,12 @@ SCENARIOS = {
     "g read-only": lambda hart, tables: tables.g_map(DATA_GPA, DATA_SPA, V | R | U | A | D),
     "g execute-only": lambda hart, tables: tables.g_map(DATA_GPA, DATA_SPA, V | X | U | A),
     "34-bit guest physical address": _high_gpa,
-    "vsatp Bare": lambda hart, tables: hart.csr.__setitem__("vsatp", 0),
+    "vsatp Bare": _bare_vs_stage,
     "hgatp Bare": _bare_g_stage,
 }
+
+
+PRIVILEGE_OF = {"VS": 1, "VU": 0}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -1163,9 +1170,6 @@ def test_the_explained_two_stage_walk_agrees_with_the_hart(scenario, mode, acces
     else:
         assert exit.reason == E.EXIT_TRAP and exit.cause == result.fault, label
         assert exit.guest_physical_address == result.fault_gpa, label
-
-
-PRIVILEGE_OF = {"VS": 1, "VU": 0}
 
 
 def test_the_explained_walk_shows_both_stages():

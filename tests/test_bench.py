@@ -51,6 +51,18 @@ def test_the_hart_computes_the_reference_checksum(sv32, two_stage):
         assert set(hart.stats["instructions_by_mode"]) == {"M", "VS"}
 
 
+def test_compute_as_a_tinyos_process_computes_the_reference_checksum():
+    run = measure.run_tinyos_compute(1)
+    assert run.checksum == measure.reference_checksum(1)
+    by_mode = run.stats["instructions_by_mode"]
+    assert by_mode["U"] > by_mode["S"]  # the user process does most of the work
+
+
+def test_tinyos_boots_to_the_shell_prompt():
+    seconds, instructions = measure.measure_tinyos_boot(runs=1)
+    assert seconds > 0 and instructions > 0
+
+
 def test_a_wrong_result_is_refused(monkeypatch):
     monkeypatch.setattr(measure, "reference_checksum", lambda repeat: 0)
     with pytest.raises(measure.BenchmarkError, match="the hart executed something wrongly"):
@@ -117,5 +129,9 @@ def test_a_quick_run_writes_every_measurement_to_json(tmp_path, capsys):
         assert {"description", "value", "unit", "target", "meets_target"} <= set(entry), key
     assert report["results"]["cold_compile_seconds"]["value"] is None  # skipped when quick
     captured = capsys.readouterr()
-    assert "[9/9] cold compile" in captured.err
+    steps = len(measure.PROGRESS_STEPS)
+    assert f"[11/{steps}] cold compile" in captured.err
+    assert f"[{steps}/{steps}] tinyos syscall and forkwait under the full-virtualization" in (
+        captured.err
+    )
     assert "trap exits through Python" in captured.out

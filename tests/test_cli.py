@@ -226,3 +226,20 @@ def test_disasm_prints_what_asm_assembled(capsys, tmp_path):
     assert (status, err) == (0, "")
     assert "addi" in out
     assert "ebreak" in out
+
+
+def test_run_refuses_a_command_line_for_a_bare_metal_program(capsys, tmp_path):
+    _assembler()
+    source = tmp_path / "prog.s"
+    source.write_text(TINY_PROGRAM)
+    assert run_cli(capsys, "asm", str(source))[0] == 0
+    status, _, err = run_cli(capsys, "run", str(tmp_path / "prog.elf"), "--cmdline", "init=sh")
+    assert status == 2
+    assert "--cmdline is for kernels booted through SBI firmware" in err
+
+
+def test_run_names_a_missing_file_that_is_no_guest_either(capsys, tmp_path):
+    status, _, err = run_cli(capsys, "run", "tinyoss")
+    assert status == 2
+    assert err.startswith("virtkit: error: tinyoss: no such file, nor a guest virtkit ships")
+    assert "hello, compute" in err

@@ -155,7 +155,7 @@ def test_sv32_every_scenario_appears_among_the_first_seeds():
 def test_sv32_explains_a_forgotten_flag_shift_at_its_level():
     problem = sv32.generate(0)
     steps, pa = sv32.walk(problem)
-    wrong = (steps[-1].pte << 2) | (problem.va & 0xFFF)
+    wrong = (steps[-1].pte.value << 2) | (problem.va & 0xFFF)
     text = str(exercises.evaluate("00.2", wrong))
     assert f"expected {pa:#010x}, got {wrong:#010x}" in text
     assert "level 0: the low 10 bits of a PTE are flags" in text
@@ -164,7 +164,7 @@ def test_sv32_explains_a_forgotten_flag_shift_at_its_level():
 def test_sv32_explains_a_megapage_taken_for_a_page():
     problem = sv32.generate(1)
     steps, pa = sv32.walk(problem)
-    wrong = (steps[-1].pte >> 10) << 12 | (problem.va & 0xFFF)
+    wrong = (steps[-1].pte.value >> 10) << 12 | (problem.va & 0xFFF)
     assert "it maps a 4 MiB megapage" in str(exercises.evaluate("00.2", wrong, seed=1))
 
 
@@ -218,3 +218,18 @@ def test_handler_errors_point_at_the_students_line():
 def test_handler_feedback_names_what_differs(change, feedback):
     handler = trap_handler.REFERENCE_HANDLER.replace(*change)
     assert feedback in str(exercises.evaluate("00.3", handler))
+
+
+# -- check ---------------------------------------------------------------------------------
+
+
+def test_check_prints_a_right_answer_and_raises_not_yet_on_a_wrong_one(capsys):
+    exercises.check("00.2", exercises.solve("00.2"))
+    assert capsys.readouterr().out.startswith("00.2 correct: va ")
+    with pytest.raises(exercises.NotYet) as caught:
+        exercises.check("00.2", 0x8000_0000)
+    verdict = exercises.evaluate("00.2", 0x8000_0000)
+    assert caught.value.verdict == verdict
+    # What Jupyter shows instead of a traceback: the verdict, line by line.
+    assert caught.value._render_traceback_() == str(verdict).splitlines()
+    assert isinstance(caught.value, AssertionError)  # what nbgrader counts as a failure

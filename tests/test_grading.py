@@ -86,6 +86,26 @@ def reports(tmp_path_factory):
             cell.outputs = expected[grade_id].outputs
             cell.execution_count = expected[grade_id].execution_count
     nbformat.write(tampered, folder / "tampered.ipynb")
+    # Answers that fake the checker instead of answering: each would pass if it ran.
+    verdicts = {
+        cell.source: cell.outputs[0]["text"] for cell in source.cells if grading.is_graded(cell)
+    }
+    verdict_00_2 = next(text for code, text in verdicts.items() if '"00.2"' in code)
+    verdict_00_3 = next(text for code, text in verdicts.items() if '"00.3"' in code)
+    faked = with_answers(
+        released,
+        {
+            "ex00_1_answer": OTHER_DECODE,
+            "ex00_2_answer": (
+                f"answer_00_2 = 0\ndef check(*args):\n    print({verdict_00_2!r}, end='')\n"
+            ),
+            "ex00_3_answer": (
+                "answer_00_3 = 0\nimport virtkit.exercises\n"
+                f"virtkit.exercises.evaluate = lambda *args: {verdict_00_3.strip()!r}\n"
+            ),
+        },
+    )
+    nbformat.write(faked, folder / "faked.ipynb")
     wrong = with_answers(released, {"ex00_2_answer": "answer_00_2 = 0x80000000\n"})
     nbformat.write(wrong, folder / "wrong.ipynb")
     status = run_command("grade", str(folder), "--jobs", "2", "--json", str(folder / "r.json"))
@@ -126,6 +146,33 @@ def test_the_untouched_release_scores_zero_and_says_what_to_do(reports):
 @pytest.mark.slow
 def test_editing_check_cells_and_outputs_earns_only_what_the_answers_earn(reports):
     assert points(reports["tampered.ipynb"]) == {"00.1": 2.0, "00.2": 0.0, "00.3": 0.0}
+
+
+@pytest.mark.slow
+def test_answers_that_fake_the_checker_are_not_run(reports):
+    report = reports["faked.ipynb"]
+    assert points(report) == {"00.1": 2.0, "00.2": 0.0, "00.3": 0.0}
+    feedback = {result["exercise"]: result["feedback"] for result in report["exercises"]}
+    assert "not run: it defines `check`, a name the check cells use" in feedback["00.2"]
+    assert "not run: it changes `virtkit.exercises.evaluate`" in feedback["00.3"]
+
+
+def test_tampering_allows_ordinary_answers_and_names_what_it_refuses():
+    assert grading.tampering("def translate(problem):\n    return problem.va\n") is None
+    assert grading.tampering("from virtkit.isa import disasm\nx = disasm.decode(1)") is None
+    assert grading.tampering("def f(:") is None  # the kernel reports the SyntaxError
+    assert "assigns to `check`" in grading.tampering("check = print")
+    assert "changes `c.__code__`" in grading.tampering(
+        "from virtkit.exercises import check as c\nc.__code__ = None"
+    )
+    assert "calls `exec`" in grading.tampering("exec('check = print')")
+
+
+def test_the_instructor_solutions_pass_the_tampering_test():
+    source = nbformat.read(SOURCE, as_version=4)
+    for cell in source.cells:
+        if cell.cell_type == "code" and grading.is_solution(cell):
+            assert grading.tampering(cell.source) is None, cell.source
 
 
 @pytest.mark.slow

@@ -10,9 +10,10 @@ from __future__ import annotations
 import pytest
 
 from virtkit.cpu import exits as E
+from virtkit.isa import causes as C
 from virtkit.isa.asm import assemble
 from virtkit.machine import board
-from virtkit.machine.elf import ElfLoadError
+from virtkit.machine.elf import ElfImage, ElfLoadError, Segment
 from virtkit.machine.machine import Machine, MachineError, SnapshotError
 from virtkit.machine.sbi import FirmwareError
 
@@ -441,3 +442,114 @@ def test_srst_reboot_restarts_the_kernel_and_keeps_ram(firmware):
     assert (result.reason, result.exit_code) == ("halt", 0)
     assert machine.console.text == "123"
     assert machine.hart.read_word(0x80800000) == 3
+
+
+CMDLINE_ECHO = r"""
+    .equ EID_SRST, 0x53525354
+    .equ EID_DBCN, 0x4442434E
+    .equ CMDLINE, 0x801FF000    # board.CMDLINE_BASE
+    .equ BOOTS, 0x80800000
+_start:
+    li s0, CMDLINE
+    li a0, 0                    # the command line's length, up to its NUL
+1:  add t0, s0, a0
+    lbu t0, 0(t0)
+    beqz t0, 2f
+    addi a0, a0, 1
+    j 1b
+2:  mv a1, s0
+    li a2, 0
+    li a7, EID_DBCN             # console_write(length, address)
+    li a6, 0
+    ecall
+    li t0, '!'                  # scribble on it: a reboot must write it afresh
+    sb t0, 0(s0)
+    li t0, BOOTS
+    lw t1, 0(t0)
+    addi t1, t1, 1
+    sw t1, 0(t0)
+    li a7, EID_SRST
+    li a6, 0
+    li a0, 0                    # second boot: shut down
+    li a1, 0
+    li t0, 2
+    bge t1, t0, 3f
+    li a0, 2                    # first boot: warm reboot
+3:  ecall
+"""
+
+
+def boot_with_cmdline(cmdline: str, firmware: str = "python", **options) -> Machine:
+    machine = Machine(ram_mb=16, firmware=firmware, **options)
+    machine.load(assemble(CMDLINE_ECHO, "<test>", board.KERNEL_BASE), cmdline)
+    return machine
+
+
+@pytest.mark.parametrize("firmware", FIRMWARES)
+def test_the_command_line_is_written_on_every_boot(firmware):
+    machine = boot_with_cmdline("init=forkwait n=200", firmware)
+    assert machine.run(until=100_000).exit_code == 0
+    assert machine.console.text == "init=forkwait n=200" * 2
+    assert machine.cmdline == "init=forkwait n=200"
+
+
+def test_loading_again_without_a_command_line_leaves_an_empty_one():
+    machine = boot_with_cmdline("abc")
+    machine.run(until=100_000)
+    machine.console._output.clear()
+    machine.load(assemble(CMDLINE_ECHO, "<test>", board.KERNEL_BASE))
+    assert machine.run(until=100_000).exit_code == 0
+    assert machine.console.text == ""
+
+
+def test_a_restored_machine_reboots_with_its_command_line():
+    machine = boot_with_cmdline("quantum=5ms")
+    restored = Machine.restore(machine.snapshot())
+    assert restored.run(until=100_000).exit_code == 0
+    assert restored.console.text == "quantum=5ms" * 2
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "message"),
+    [
+        ("init=h\u00e9llo", "is not ASCII"),
+        ("init=hello\0n=3", "NUL"),
+        ("x" * board.CMDLINE_SIZE, "at most 4095 fit at 0x801ff000"),
+    ],
+    ids=["non-ascii", "nul", "too-long"],
+)
+def test_a_bad_command_line_is_refused_with_the_reason(cmdline, message):
+    with pytest.raises(ValueError, match=message):
+        boot_with_cmdline(cmdline)
+
+
+def test_a_command_line_needs_ram_and_room():
+    tiny = ElfImage("tiny.elf", board.RAM_BASE, [Segment(board.RAM_BASE, bytes(4), True)])
+    small = Machine(ram_mb=1, firmware=None)
+    with pytest.raises(ValueError, match="beyond the end of RAM at 0x80100000"):
+        small.load(tiny, "init=sh")
+    small.load(tiny)  # nothing to pass, nothing to place
+    covering = ElfImage(
+        "big.elf", board.RAM_BASE, [Segment(board.CMDLINE_BASE - 8, b"\1" * 16, True)]
+    )
+    machine = Machine(ram_mb=16, firmware=None)
+    with pytest.raises(ValueError, match="big.elf has a segment at 0x801feff8"):
+        machine.load(covering, "init=sh")
+    machine.load(covering)  # without a command line the program keeps its bytes
+    assert machine.hart.read_memory(board.CMDLINE_BASE - 8, 16) == b"\1" * 16
+
+
+def test_the_python_sbi_does_not_latch_a_device_interrupt_into_mip():
+    """mip.STIP changes (a timer passed on, a timer set) while the PLIC holds SEIP high
+    must leave SEIP to the line: once the line falls, SEIP is clear (privileged spec
+    1.12, 3.1.9). Otherwise a claim finds nothing and the kernel sees the interrupt for
+    ever."""
+    machine = boot(TIMER)
+    hart, sbi = machine.hart, machine.sbi
+    seip, stip = 1 << C.IRQ_S_EXT, 1 << C.IRQ_S_TIMER
+    hart.set_interrupt_line(seip, True)
+    sbi._timer_interrupt()
+    assert hart.csr["mip"] & (seip | stip) == seip | stip
+    sbi._time(0, [1_000_000, 0])  # sbi_set_timer clears STIP
+    hart.set_interrupt_line(seip, False)
+    assert hart.csr["mip"] & (seip | stip) == 0

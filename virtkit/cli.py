@@ -26,6 +26,7 @@ EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 
 ADDRESS_LIMIT = 1 << 32  # RV32: addresses are 32-bit
+DEFAULT_RAM_MB = 128  # `virtkit run --ram-mb`: QEMU virt's default
 
 
 class CommandError(Exception):
@@ -133,8 +134,27 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    path = _existing_file(args.elf)
+    if args.monitor == "hypervisor":
+        return _run_hypervisor(args)
+    if args.vm or args.scheduler or args.slice_ms:
+        raise CommandError("--vm, --scheduler and --slice-ms go with --monitor hypervisor")
+    if args.elf is None:
+        raise CommandError("name the program to run: a file, or a guest virtkit ships")
     disk = None if args.disk is None else _existing_file(args.disk)
+    if args.monitor is not None:
+        return _run_monitored(args, disk)
+    if args.bt:
+        raise CommandError("--bt chooses the monitor's technique: use it with --monitor fullvirt")
+    if not args.elf.exists():
+        if _guest_name(args.elf) is not None:
+            return _run_tinyos(args, _guest_name(args.elf), disk)
+        from virtkit import guests
+
+        raise CommandError(
+            f"{args.elf}: no such file, nor a guest virtkit ships (tinyos, or one of its "
+            f"programs: {', '.join(guests.PROGRAMS)})"
+        )
+    path = _existing_file(args.elf)
 
     from virtkit.machine.board import KERNEL_BASE
     from virtkit.machine.elf import ElfLoadError, read_elf
@@ -145,10 +165,168 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     firmware = args.firmware or ("python" if image.entry >= KERNEL_BASE else "none")
     if firmware == "none" and disk is None:
+        if args.cmdline:
+            raise CommandError(
+                "--cmdline is for kernels booted through SBI firmware (--firmware python "
+                "or image), not for bare-metal programs"
+            )
         return _run_bare_metal(args, image)
     if args.trace:
         raise CommandError("--trace works for bare-metal programs only (--firmware none)")
     return _run_machine(args, image, None if firmware == "none" else firmware, disk)
+
+
+def _guest_name(path: Path) -> str | None:
+    """The catalogue name ``path`` spells (a kernel or a user program), or None."""
+    from virtkit import guests
+
+    name = str(path)
+    return name if name in guests.KERNELS or name in guests.PROGRAMS else None
+
+
+def _run_tinyos(args: argparse.Namespace, name: str, disk: Path | None) -> int:
+    """A shipped guest by name: tinyos itself, or tinyos with a user program as init."""
+    from virtkit import guests
+
+    if args.trace:
+        raise CommandError("--trace works for bare-metal programs only (--firmware none)")
+    if args.firmware == "none":
+        raise CommandError(
+            f"{name} runs on tinyos, an S-mode kernel that needs SBI firmware: "
+            "use --firmware python (the default) or image"
+        )
+    cmdline = _tinyos_cmdline(name, args.cmdline)
+    try:
+        machine = guests.boot_tinyos(
+            cmdline,
+            ram_mb=args.ram_mb,
+            firmware=args.firmware or "python",
+            disk=disk,
+        )
+    except guests.GuestNotFoundError as exc:
+        raise CommandError(str(exc), status=EXIT_FAILURE) from exc
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    return _run_on_console(args, machine)
+
+
+def _tinyos_cmdline(name: str, cmdline: str) -> str:
+    """tinyos's command line for ``virtkit run NAME``: a user program becomes init."""
+    from virtkit import guests
+
+    if name in guests.PROGRAMS:  # a user program runs as tinyos's first process
+        if "init=" in cmdline:
+            raise CommandError(
+                f"`virtkit run {name}` already makes {name} tinyos's init; give --cmdline "
+                "its arguments only (e.g. --cmdline n=100), or run `virtkit run tinyos`"
+            )
+        cmdline = f"init={name} {cmdline}".strip()
+    return cmdline
+
+
+def _run_monitored(args: argparse.Namespace, disk: Path | None) -> int:
+    """An S-mode kernel (a file, or tinyos by name) under the full-virtualization monitor."""
+    from virtkit import guests
+    from virtkit.machine.board import KERNEL_BASE
+    from virtkit.machine.elf import ElfLoadError, read_elf
+    from virtkit.monitors.fullvirt import FullVirtMonitor
+
+    if args.firmware is not None or args.trace:
+        raise CommandError(
+            "--firmware and --trace do not go with --monitor: the monitor is the guest's "
+            "firmware, and the guest kernel runs deprivileged on the hart"
+        )
+    name = None if args.elf.exists() else _guest_name(args.elf)
+    cmdline = args.cmdline
+    if name is not None:
+        image = guests.tinyos()
+        cmdline = _tinyos_cmdline(name, cmdline)
+        disk = disk or bytes(guests.BLANK_DISK_BYTES)
+    else:
+        path = _existing_file(args.elf)
+        try:
+            image = read_elf(str(path))
+        except ElfLoadError as exc:
+            raise CommandError(str(exc)) from exc
+        if image.entry < KERNEL_BASE:
+            raise CommandError(
+                f"{path}: entry point {image.entry:#010x} is a bare-metal program's; the "
+                f"fullvirt monitor runs S-mode kernels, linked at {KERNEL_BASE:#010x}"
+            )
+    try:
+        monitor = FullVirtMonitor(ram_mb=args.ram_mb, disk=disk, translate=args.bt)
+        monitor.load(image, cmdline)
+    except (ElfLoadError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    return _run_on_console(args, monitor)
+
+
+def _run_hypervisor(args: argparse.Namespace) -> int:
+    """Several tinyos VMs side by side under the type-1 hypervisor, consoles prefixed."""
+    from virtkit.monitors.hypervisor import Hypervisor, HypervisorError
+    from virtkit.monitors.hypervisor.vm import LinePrefixer
+
+    if args.elf is not None or args.disk or args.cmdline or args.bt:
+        raise CommandError(
+            "with --monitor hypervisor, give the VMs with --vm (e.g. --vm compute --vm "
+            "'io n=8:weight=512'), not a program, --disk, --cmdline or --bt"
+        )
+    if args.firmware is not None or args.trace or args.ram_mb != DEFAULT_RAM_MB:
+        raise CommandError(
+            "--firmware, --trace and --ram-mb do not go with --monitor hypervisor "
+            "(a VM's RAM is a --vm setting: ':ram-mb=N')"
+        )
+    if not args.vm:
+        raise CommandError("--monitor hypervisor needs at least one --vm WORKLOAD")
+    scheduler = args.scheduler or "credit"
+    time_slice = None if args.slice_ms is None else args.slice_ms * 1000
+    try:
+        hypervisor = Hypervisor(scheduler, time_slice=time_slice)
+        for spec in args.vm:
+            hypervisor.add_vm(**_vm_options(spec))
+    except (HypervisorError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    width = max(len(name) for name in hypervisor.vms)
+    prefixers = [LinePrefixer(name, _write_out, width) for name in hypervisor.vms]
+    for vm, prefixer in zip(hypervisor.vms.values(), prefixers, strict=True):
+        vm.console.on_output = prefixer
+    duration = -(-args.max_instructions // hypervisor.ticks_per_usec)  # in microseconds
+    try:
+        hypervisor.run(duration)
+    finally:
+        for prefixer in prefixers:
+            prefixer.flush()
+    print(hypervisor.report(), file=sys.stderr)
+    failed = [vm for vm in hypervisor.vms.values() if vm.exit_code != 0]
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _write_out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _vm_options(spec: str) -> dict:
+    """``--vm "io n=8:weight=512:cap=50:name=disk:bt:virtual-clock"`` as add_vm's options."""
+    workload, *settings = spec.split(":")
+    options: dict = {"workload": workload.strip()}
+    for setting in settings:
+        key, _, value = setting.strip().partition("=")
+        if key in ("weight", "cap", "ram-mb") and value.isdigit():
+            options[key.replace("-", "_")] = int(value)
+        elif key == "name" and value:
+            options["name"] = value
+        elif setting == "bt":
+            options["mechanism"] = "binary-translation"
+        elif setting == "virtual-clock":
+            options["guest_clock"] = "virtual"
+        else:
+            raise CommandError(
+                f"--vm {spec!r}: unknown setting {setting!r}; after the workload come "
+                "':weight=N', ':cap=N' (percent), ':ram-mb=N', ':name=NAME', ':bt', "
+                "':virtual-clock'"
+            )
+    return options
 
 
 def _run_bare_metal(args: argparse.Namespace, image) -> int:
@@ -178,27 +356,38 @@ def _run_bare_metal(args: argparse.Namespace, image) -> int:
 def _run_machine(args: argparse.Namespace, image, firmware: str | None, disk) -> int:
     """A kernel on the virt board, booted by ``firmware``, its console on the terminal."""
     from virtkit.machine.elf import ElfLoadError
-    from virtkit.machine.machine import Machine, MachineError
-    from virtkit.machine.sbi import FirmwareError
+    from virtkit.machine.machine import Machine
 
     try:
         machine = Machine(ram_mb=args.ram_mb, firmware=firmware, disk=disk)
-        machine.load(image)
+        machine.load(image, args.cmdline)
     except (ElfLoadError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
+    return _run_on_console(args, machine)
+
+
+def _run_on_console(args: argparse.Namespace, machine) -> int:
+    """Run a booted machine with its console on the terminal; its exit status."""
+    from virtkit.machine.machine import MachineError
+    from virtkit.machine.sbi import FirmwareError
+    from virtkit.monitors.fullvirt import MonitorError
+    from virtkit.monitors.fullvirt.shadow_paging import ShadowPagingError
+
     machine.console.on_output = lambda text: (sys.stdout.write(text), sys.stdout.flush())
     try:
         with _terminal_input(machine.console):
             result = machine.run(until=args.max_instructions)
-    except (FirmwareError, MachineError) as exc:
+    except (FirmwareError, MachineError, MonitorError, ShadowPagingError) as exc:
         raise CommandError(str(exc), status=EXIT_FAILURE) from exc
     finally:
         machine.close()
-    _print_stats(args, machine.hart)
+    _print_stats(args, machine.hart, machine.report() if hasattr(machine, "report") else None)
     if result.reason == "idle":
+        why = "no timer is armed and no input is coming"
+        if not sys.stdin.isatty():
+            why += " (stdin is not a terminal, so virtkit does not read it)"
         raise CommandError(
-            f"the guest waits for an interrupt that nothing can send ({result.exit}): "
-            "no timer is armed and no input is coming",
+            f"the guest waits for an interrupt that nothing can send ({result.exit}): {why}",
             status=EXIT_FAILURE,
         )
     if result.exit_code is None:
@@ -236,7 +425,8 @@ def _terminal_input(console):
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-def _print_stats(args: argparse.Namespace, hart) -> None:
+def _print_stats(args: argparse.Namespace, hart, report=None) -> None:
+    """The hart's statistics as JSON on stderr; under a monitor, its report too."""
     if not args.stats:
         return
     import json
@@ -245,6 +435,15 @@ def _print_stats(args: argparse.Namespace, hart) -> None:
     seconds = hart.host_seconds
     stats["host_seconds"] = round(seconds, 6)
     stats["mips"] = round(stats["instructions"] / seconds / 1e6, 3) if seconds else None
+    if report is not None:
+        stats["monitor"] = {
+            "technique": report.label,
+            "instructions_by_mode": report.instructions_by_mode,
+            "exits_by_cause": report.exits_by_cause,
+            "details": report.details,
+            "cost_model": report.model.name,
+            "modelled_cycles": report.cycles,
+        }
     print(json.dumps(stats), file=sys.stderr)
 
 
@@ -329,15 +528,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="run an RV32 ELF program: a bare-metal program or an S-mode kernel",
+        help="run an RV32 ELF program (a bare-metal program or an S-mode kernel) or tinyos",
         description="Run an RV32 ELF program. A program linked at or above 0x80200000 is "
         "an S-mode kernel: it boots through SBI firmware on the QEMU-virt-compatible "
         "board (UART console on the terminal, keyboard input included when interactive; "
         "virtio-blk with --disk). Anything else runs bare-metal in M-mode from its "
         "entry point and ends through HTIF (a store to its `tohost` symbol) or the "
-        "SiFive test finisher at 0x100000. The exit status is the program's.",
+        "SiFive test finisher at 0x100000. The exit status is the program's. "
+        "Instead of a file, name a shipped guest: `tinyos` boots the teaching kernel "
+        "(with a blank 1 MiB disk unless --disk is given), and a tinyos user program "
+        "(hello, compute, syscall, forkwait, pagefault, ctxswitch, io, sh, ...) boots "
+        "tinyos with that program as its first process, e.g. "
+        '`virtkit run tinyos --cmdline "init=forkwait n=200"` or '
+        "`virtkit run forkwait --cmdline n=200`.",
     )
-    run.add_argument("elf", metavar="ELF", type=Path, help="the program")
+    run.add_argument(
+        "elf",
+        metavar="ELF",
+        type=Path,
+        nargs="?",
+        help="the program: a file, or a guest name (none with --monitor hypervisor)",
+    )
     run.add_argument(
         "--max-instructions",
         metavar="N",
@@ -361,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ram-mb",
         metavar="MB",
         type=_positive_int,
-        default=128,
+        default=DEFAULT_RAM_MB,
         help="RAM size in MiB (default: %(default)s)",
     )
     run.add_argument(
@@ -378,14 +589,60 @@ def build_parser() -> argparse.ArgumentParser:
         help="attach FILE as a virtio-blk disk (virtio-mmio slot 0, 0x10001000); the "
         "guest's writes go to the file",
     )
+    run.add_argument(
+        "--cmdline",
+        metavar="TEXT",
+        default="",
+        help="the kernel's boot command line, placed at 0x801ff000 (tinyos reads e.g. "
+        '"init=forkwait n=200 quantum=10ms")',
+    )
+    run.add_argument(
+        "--monitor",
+        choices=("fullvirt", "hypervisor"),
+        help="run the S-mode kernel under a monitor instead of on the board: fullvirt "
+        "deprivileges it to U-mode with trap-and-emulate and shadow page tables "
+        "(virtkit.monitors.fullvirt); --stats then adds the monitor's exits and cycles. "
+        "hypervisor runs several tinyos VMs (--vm) side by side on one hart under a "
+        "type-1 hypervisor (virtkit.monitors.hypervisor), consoles prefixed by VM name, "
+        "and prints its report (shares, world switches, states) on stderr",
+    )
+    run.add_argument(
+        "--vm",
+        metavar="WORKLOAD",
+        action="append",
+        default=[],
+        help="with --monitor hypervisor, one VM: a tinyos program and its arguments "
+        "('compute n=20'), then optional settings ':weight=N', ':cap=N' (percent of the "
+        "CPU), ':ram-mb=N' (default 16), ':name=NAME', ':bt' (binary translation), "
+        "':virtual-clock' (the guest's clock stops while it waits); repeat for more",
+    )
+    run.add_argument(
+        "--scheduler",
+        choices=("credit", "round-robin", "stride"),
+        help="with --monitor hypervisor, the vCPU scheduler (default: credit)",
+    )
+    run.add_argument(
+        "--slice-ms",
+        metavar="MS",
+        type=_positive_int,
+        help="with --monitor hypervisor, the scheduler's time slice in milliseconds "
+        "(default: the scheduler's own, 30 ms for credit and round robin, 10 ms for stride)",
+    )
+    run.add_argument(
+        "--bt",
+        action="store_true",
+        help="with --monitor fullvirt: binary-translate the guest kernel's code instead "
+        "of trapping on its privileged instructions",
+    )
     run.set_defaults(func=_cmd_run)
 
     bench = commands.add_parser(
         "bench",
         help="measure the hart's speed and print the figures",
-        description="Measure MIPS (paging off and Sv32), Python exits per second, the "
-        "pure-Python core, Unicorn on the same workload, warm start and cold compile "
-        "time. Prints a table with the targets and writes the figures as JSON.",
+        description="Measure MIPS (paging off, Sv32, and as a tinyos process), tinyos's "
+        "boot time, Python exits per second, the pure-Python core, Unicorn on the same "
+        "workload, warm start and cold compile time. Prints a table with the targets and "
+        "writes the figures as JSON.",
     )
     from virtkit import bench as bench_module
 

@@ -13,13 +13,18 @@ and ``locked: true``. Its stored outputs are the expected ones.
   puts them into a copy of the instructor notebook, and runs nbval on that copy in a
   separate process (``python -m virtkit.grading``). A check cell whose output matches the
   stored one earns its points. Everything else in the submission, check cells and
-  stored outputs included, is ignored, so editing it cannot raise the score. Code in an
-  answer cell still runs in the same kernel as the checks: this stops editing, not a
-  student who sets out to subvert the checker from inside an answer.
+  stored outputs included, is ignored, so editing it cannot raise the score. Answer
+  cells run in the same kernel as the checks, so before running one ``grade`` reads it
+  (``tampering``) and refuses it, with the reason as its error, when it rebinds a name
+  the checks use (``check``, ``hint``, ``virtkit``), assigns to an attribute of virtkit
+  or of an imported checker, or calls ``exec``, ``eval``, ``setattr`` and the like. This
+  stops the plain ways of faking a check from an answer; it is not a sandbox against a
+  student who sets out to break out of Python.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -38,9 +43,15 @@ BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 TEXT_STUB = "YOUR ANSWER HERE"
+NOT_YET = "NotYet: "  # how a check cell's error starts when the answer was wrong
 CELL_TIMEOUT = 60  # seconds one cell may run under nbval before it counts as failed
 NOTEBOOK_TIMEOUT = 600  # seconds for the whole nbval run of one submission
 _CHECK_CALL = re.compile(r"""check\(\s*["']([^"']+)["']""")
+# Names the check cells rely on, and calls that reach around Python's ordinary binding.
+CHECKER_NAMES = frozenset({"check", "hint", "virtkit", "exercises", "evaluate"})
+DYNAMIC_CALLS = frozenset(
+    {"exec", "eval", "compile", "setattr", "delattr", "globals", "vars", "__import__"}
+)
 
 
 class GradingError(Exception):
@@ -223,16 +234,70 @@ def find_source(submission, source_dir: Path) -> Path:
     return best
 
 
+def tampering(source: str) -> str | None:
+    """Why an answer cell may not run next to the checks, or None when it may.
+
+    The answer may define any function or variable of its own; it may not rebind the
+    names the check cells use, assign to attributes of what they import, or call the
+    built-ins that do either indirectly.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None  # it runs, and the SyntaxError becomes the cell's own error
+    # What the answer itself imports from virtkit is part of the checker too.
+    checker = set(CHECKER_NAMES)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("virtkit"):
+            checker.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            checker.update(
+                alias.asname or alias.name.split(".")[0]
+                for alias in node.names
+                if alias.name.startswith("virtkit")
+            )
+    for node in ast.walk(tree):
+        match node:
+            case (
+                ast.FunctionDef(name=name)
+                | ast.AsyncFunctionDef(name=name)
+                | ast.ClassDef(name=name)
+            ) if name in CHECKER_NAMES:
+                return f"it defines `{name}`, a name the check cells use; choose another name"
+            case ast.Name(id=name, ctx=ast.Store() | ast.Del()) if name in CHECKER_NAMES:
+                return f"it assigns to `{name}`, a name the check cells use; choose another name"
+            case ast.alias(name=module, asname=asname) if (asname or module) in CHECKER_NAMES:
+                if not module.startswith("virtkit") or asname not in (None, "virtkit"):
+                    return f"it imports something as `{asname or module}`, a name the checks use"
+            case ast.Attribute(ctx=ast.Store() | ast.Del()) if _root_name(node) in checker:
+                return f"it changes `{ast.unparse(node)}`, part of the checker"
+            case ast.Call(func=ast.Name(id=name)) if name in DYNAMIC_CALLS:
+                return f"it calls `{name}`, which the grader does not allow in an answer"
+    return None
+
+
+def _root_name(node: ast.expr) -> str | None:
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
 def merge(instructor, submission):
     """The instructor notebook with the submission's answer cells put in.
 
     An answer cell the submission lacks becomes the released stub, never the solution.
-    Answer cells do not have their output compared, only whether they raise.
+    One that ``tampering`` refuses is replaced by a cell raising PermissionError with
+    the reason, so the feedback says why it earned nothing. Answer cells do not have
+    their output compared, only whether they raise.
     """
     answers = {}
     for cell in submission.cells:
         if cell.cell_type == "code" and is_solution(cell):
-            answers.setdefault(grade_id(cell), cell.source)
+            source = cell.source
+            reason = tampering(source)
+            if reason is not None:
+                source = f"raise PermissionError({f'not run: {reason}'!r})"
+            answers.setdefault(grade_id(cell), source)
     merged = nbformat.from_dict(instructor)
     for cell in merged.cells:
         if cell.cell_type == "code" and is_solution(cell):
@@ -313,8 +378,11 @@ def _feedback(code_cells, answers: list[int], check: dict, outcomes: dict[int, d
                     "`raise NotImplementedError()` with your answer"
                 )
             return f"the answer cell {name} raised {answer['error']}"
-    if check.get("error"):
-        return f"the check raised {check['error']}"
+    error = check.get("error", "")
+    if error.startswith(NOT_YET):
+        return error.removeprefix(NOT_YET)  # the verdict: what was expected and where
+    if error:
+        return f"the check raised {error}"
     return check.get("output", "").strip() or "the check printed nothing"
 
 

@@ -10,12 +10,22 @@ Python can take hundreds of thousands of exits a second. This module measures th
   compute (two-stage)   the same code in VS-mode with the hypervisor extension's two
                         stages on, VS-stage Sv32 and G-stage Sv32x4, entered through
                         two_stage.s: the speed of a guest kernel (target: 0.6 of Sv32's);
+  compute (tinyos)      the same kernels in C (guests/src/user/compute.c) run as a process
+                        of tinyos: boot, timer ticks, system calls and shutdown included (no
+                        target; compare it with the Sv32 figure);
+  tinyos boot           a new Machine booting the shipped tinyos image to the shell's "$ "
+                        prompt, in this process with the core loaded (target 0.5 s; the
+                        median of three boots);
   Unicorn               the same code on Unicorn (QEMU's TCG, unicorn-engine.org) and the
                         ratio virtkit / Unicorn (target: 0.5);
   exits                 trap exits a second through a trivial Python handler that emulates
                         a CSR read, the trap-and-emulate loop of virtkit.monitors (300,000/s);
   pure Python           MIPS of the same core under NUMBA_DISABLE_JIT=1, the CI leg that
                         keeps the core readable as plain Python (no target);
+  hypervisor            1, 4 and 16 tinyos VMs running compute on one hart under the
+                        type-1 hypervisor (credit, 1 ms slice): aggregate guest MIPS, and
+                        16 VMs against 1 (target 0.8), with real and with virtual guest
+                        clocks (hypervisor.py says why they differ);
   warm start            a new process that imports virtkit, builds a Hart and runs one
                         instruction, with Numba's cache present (2 s);
   cold compile          the same with an empty Numba cache, so that every function of the

@@ -4,7 +4,8 @@ Each ``measure_*`` / ``run_*`` function makes one measurement and can be called 
 ``run_benchmarks`` makes them all, prints the table and writes the JSON. The compute
 workload (compute.s, entered through sv32.s for the paged run and through two_stage.s
 for the guest run) is checked against ``reference_checksum``, a plain-Python
-implementation of the same algorithms.
+implementation of the same algorithms; so is its C twin, the compute program of tinyos
+(virtkit/guests/src/user/compute.c), which runs as a user process of the kernel.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from importlib import metadata
 from pathlib import Path
 
 import virtkit
+from virtkit import guests
+from virtkit.bench import hypervisor, monitors
 from virtkit.cpu import Hart
 from virtkit.cpu import exits as E
 from virtkit.cpu.state import RAM_BASE
@@ -48,8 +51,10 @@ TARGETS = {
     "two_stage_ratio": (">=", 0.6),
     "unicorn_ratio": (">=", 0.5),
     "exits_per_second": (">=", 300_000.0),
+    "tinyos_boot_seconds": ("<", 0.5),
     "warm_start_seconds": ("<", 2.0),
     "cold_compile_seconds": ("<", 30.0),
+    **hypervisor.TARGETS,
 }
 # Every measurement, in the order it runs and is printed: key -> (description, unit).
 MEASUREMENTS = {
@@ -57,12 +62,16 @@ MEASUREMENTS = {
     "mips_sv32": ("compute, U-mode, Sv32", "MIPS"),
     "mips_two_stage": ("compute, VS-mode, VS-stage Sv32 + G-stage Sv32x4", "MIPS"),
     "two_stage_ratio": ("two-stage / Sv32", "x"),
+    "tinyos_mips": ("compute as a tinyos process", "MIPS"),
+    "tinyos_boot_seconds": ("tinyos boot to the shell prompt", "s"),
     "unicorn_mips": ("compute on Unicorn", "MIPS"),
     "unicorn_ratio": ("virtkit / Unicorn (paging off)", "x"),
     "exits_per_second": ("trap exits through Python", "exits/s"),
     "pure_python_mips": ("pure Python (NUMBA_DISABLE_JIT=1)", "MIPS"),
     "warm_start_seconds": ("warm start (cache present)", "s"),
     "cold_compile_seconds": ("cold compile (empty cache)", "s"),
+    **hypervisor.MEASUREMENTS,
+    **monitors.MEASUREMENTS,
 }
 
 
@@ -258,6 +267,54 @@ def run_compute_on_unicorn(repeat: int) -> tuple[int, float]:
     return emulator.reg_read(UC_RISCV_REG_A0), seconds
 
 
+# -- The workload under tinyos ------------------------------------------------------------
+
+TINYOS_PROMPT = "$ "  # what the shell prints once the system is up
+TINYOS_BOOT_RUNS = 3  # boots timed; the median is reported
+
+
+def run_tinyos_compute(repeat: int) -> ComputeRun:
+    """Boot tinyos with compute as its first process, ``repeat`` repetitions, to shutdown.
+
+    The instructions are those of the whole run: boot, the user process (U-mode, Sv32),
+    the kernel's timer ticks and system calls, and the shutdown.
+    """
+    machine = guests.boot_tinyos(f"init=compute n={repeat}")
+    start = time.perf_counter()
+    result = machine.run(until=10 * COMPUTE_INSTRUCTIONS[False] + 10 * repeat * 10**6)
+    seconds = time.perf_counter() - start
+    output = machine.console.text
+    if (result.reason, result.exit_code) != ("halt", 0):
+        raise BenchmarkError(f"compute under tinyos did not finish: {result}; output:\n{output}")
+    expected = reference_checksum(repeat)
+    line = f"compute: n={repeat} checksum={expected:#010x}"
+    if line not in output.splitlines():
+        raise BenchmarkError(
+            f"compute under tinyos ({repeat} repetitions) did not print {line!r}, which "
+            f"the Python reference computes; it printed:\n{output}"
+        )
+    return ComputeRun(expected, machine.hart.instret, seconds, machine.hart.stats)
+
+
+def measure_tinyos_boot(runs: int = TINYOS_BOOT_RUNS) -> tuple[float, int]:
+    """Seconds and instructions from a new Machine to the shell's prompt (median of runs).
+
+    Timed in this process after the hart's code is loaded: the warm-cache case.
+    """
+    timings = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        machine = guests.boot_tinyos()
+        result = machine.run(until=TINYOS_PROMPT)
+        timings.append(time.perf_counter() - start)
+        if result.reason != "console":
+            raise BenchmarkError(
+                f"tinyos did not reach the shell prompt: {result}; output:\n{machine.console.text}"
+            )
+    timings.sort()
+    return timings[len(timings) // 2], machine.hart.instret
+
+
 # -- Exits through Python -------------------------------------------------------------------
 
 EXIT_LOOP = """
@@ -404,11 +461,15 @@ PROGRESS_STEPS = (
     "compute workload, M-mode, paging off",
     "compute workload, U-mode, Sv32",
     "compute workload, VS-mode, two-stage translation",
+    "compute workload as a tinyos process",
+    "tinyos boot to the shell prompt",
     "compute workload on Unicorn",
     "trap exits through a Python handler",
     "pure-Python core in a child process",
     "warm start in a child process",
     "cold compile in a child process",
+    "1, 4 and 16 tinyos VMs under the hypervisor",
+    "tinyos syscall and forkwait under the full-virtualization monitor",
 )
 
 
@@ -498,7 +559,36 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
         f"{sv32_mips:.1f} MIPS",
     )
 
-    _progress(5, PROGRESS_STEPS[4])
+    _progress(5, f"{PROGRESS_STEPS[4]}, {repeat} repetitions")
+    try:
+        tinyos = run_tinyos_compute(repeat)
+    except guests.GuestNotFoundError as exc:
+        results["tinyos_mips"] = _result("tinyos_mips", None, str(exc))
+    else:
+        results["tinyos_mips"] = _result(
+            "tinyos_mips",
+            tinyos.instructions / tinyos.seconds / 1e6,
+            "boot, kernel and shutdown included",
+            instructions=tinyos.instructions,
+            instructions_by_mode=tinyos.stats["instructions_by_mode"],
+            tlb_misses=tinyos.stats["tlb_misses"],
+            seconds=tinyos.seconds,
+        )
+
+    _progress(6, PROGRESS_STEPS[5])
+    try:
+        boot_seconds, boot_instructions = measure_tinyos_boot()
+    except guests.GuestNotFoundError as exc:
+        results["tinyos_boot_seconds"] = _result("tinyos_boot_seconds", None, str(exc))
+    else:
+        results["tinyos_boot_seconds"] = _result(
+            "tinyos_boot_seconds",
+            boot_seconds,
+            f"median of {TINYOS_BOOT_RUNS} boots, warm JIT cache",
+            instructions=boot_instructions,
+        )
+
+    _progress(7, PROGRESS_STEPS[6])
     if unicorn_version() is None:
         note = "unicorn is not installed (pip install unicorn)"
         results["unicorn_mips"] = _result("unicorn_mips", None, note)
@@ -526,13 +616,13 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
             note=f"virtkit {virtkit_mips:.1f} MIPS against Unicorn {unicorn_mips:.1f} MIPS",
         )
 
-    _progress(6, PROGRESS_STEPS[5])
+    _progress(8, PROGRESS_STEPS[7])
     exits, seconds = measure_exits(EXIT_SECONDS[quick])
     results["exits_per_second"] = _result(
         "exits_per_second", exits / seconds, exits=exits, seconds=seconds
     )
 
-    _progress(7, PROGRESS_STEPS[6])
+    _progress(9, PROGRESS_STEPS[8])
     probe = measure_pure_python(PURE_PYTHON_INSTRUCTIONS[quick])
     results["pure_python_mips"] = _result(
         "pure_python_mips",
@@ -541,7 +631,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
         seconds=probe["seconds"],
     )
 
-    _progress(8, PROGRESS_STEPS[7])
+    _progress(10, PROGRESS_STEPS[9])
     first = measure_start()
     if quick:
         results["warm_start_seconds"] = _result(
@@ -552,13 +642,25 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
             "warm_start_seconds", measure_start(), note=f"first run {first:.2f} s"
         )
 
-    _progress(9, PROGRESS_STEPS[8])
+    _progress(11, PROGRESS_STEPS[10])
     if quick:
         results["cold_compile_seconds"] = _result(
             "cold_compile_seconds", None, "skipped with --quick"
         )
     else:
         results["cold_compile_seconds"] = _result("cold_compile_seconds", measure_cold_compile())
+
+    _progress(len(PROGRESS_STEPS) - 1, PROGRESS_STEPS[-2])
+    try:
+        results.update(hypervisor.measure_hypervisor(quick, _result))
+    except hypervisor.HypervisorBenchmarkError as exc:
+        raise BenchmarkError(str(exc)) from exc
+
+    _progress(len(PROGRESS_STEPS), PROGRESS_STEPS[-1])
+    try:
+        results.update(monitors.measure_monitors(quick, _result))
+    except monitors.MonitorBenchmarkError as exc:
+        raise BenchmarkError(str(exc)) from exc
 
     report = {
         "quick": quick,

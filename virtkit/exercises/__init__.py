@@ -10,12 +10,13 @@ In a notebook::
 
     from virtkit.exercises import check, hint, problem
     problem("00.1")                 # the problem the notebook shows
-    check("00.1", answer)           # prints a verdict
+    check("00.1", answer)           # prints the verdict, or raises NotYet with it
     hint("00.1")                    # the next hint
 
 Verdicts are deterministic text (no object addresses, no times): the stored output of
 an instructor's check cell is the text a correct answer prints, which grading compares
-with nbval (see virtkit.grading).
+with nbval (see virtkit.grading). A wrong answer raises ``NotYet``, so the check cell
+fails in every grader, including those that only look for exceptions (nbgrader).
 """
 
 from __future__ import annotations
@@ -142,9 +143,30 @@ def evaluate(exercise_id: str, answer, seed: int | None = None) -> Verdict:
     return Verdict(exercise_id, shown, True, (f"{exercise_id} correct: {solved}",))
 
 
+class NotYet(AssertionError):
+    """A wrong answer: what ``check`` raises, carrying the verdict.
+
+    Raising, not just printing, lets graders that score a check cell by whether it
+    raises (nbgrader's autograde, otter-grader) see the failure as virtkit's own
+    ``grade`` does. Jupyter shows the verdict alone, without a traceback: IPython prints
+    what an exception's ``_render_traceback_`` returns instead of the traceback.
+    """
+
+    def __init__(self, verdict: Verdict):
+        super().__init__(str(verdict))
+        self.verdict = verdict
+
+    def _render_traceback_(self) -> list[str]:
+        return str(self.verdict).splitlines()
+
+
 def check(exercise_id: str, answer, seed: int | None = None) -> None:
-    """Print the verdict on ``answer``: what was expected, what came back, and where."""
-    print(evaluate(exercise_id, answer, seed))
+    """Print the verdict on a right ``answer``; raise ``NotYet`` with the verdict (what was
+    expected, what came back, and where) on a wrong one."""
+    verdict = evaluate(exercise_id, answer, seed)
+    if not verdict.passed:
+        raise NotYet(verdict)
+    print(verdict)
 
 
 def hint(exercise_id: str) -> None:
@@ -166,6 +188,7 @@ def reset_hints() -> None:
 __all__ = [
     "REGISTRY",
     "Exercise",
+    "NotYet",
     "Verdict",
     "check",
     "evaluate",

@@ -27,6 +27,8 @@ from virtkit.cpu.mmu import (
     PTE_W,
     PTE_X,
 )
+from virtkit.cpu.sv32 import Level
+from virtkit.cpu.sv32 import walk as explained_walk
 from virtkit.exercises import Exercise, register, shown
 
 RAM_BASE = 0x8000_0000
@@ -45,22 +47,6 @@ SCENARIOS = (
     "misaligned megapage",
 )
 _RAM_PAGES = RAM_SIZE // PAGE_SIZE
-
-
-@dataclass(frozen=True)
-class Step:
-    """One step of the walk: the PTE read at ``level`` and what it means."""
-
-    level: int
-    pte_address: int
-    pte: int
-    meaning: str
-
-    def __str__(self) -> str:
-        return (
-            f"level {self.level}: PTE at {self.pte_address:#010x} = {self.pte:#010x} "
-            f"({flags(self.pte)}): {self.meaning}"
-        )
 
 
 @dataclass(frozen=True)
@@ -107,12 +93,6 @@ class TranslateProblem:
         return "\n".join(lines)
 
 
-def flags(pte: int) -> str:
-    """The flag bits of a PTE as the spec names them: "V R W - - - A -"."""
-    names = "VRWXUGAD"
-    return "".join(names[i] if pte >> i & 1 else "-" for i in range(8))
-
-
 def _pte(ppn: int, bits: int) -> int:
     return (ppn << 10) | bits
 
@@ -153,50 +133,14 @@ def generate(seed: int) -> TranslateProblem:
     return TranslateProblem(seed, SATP_MODE_SV32 | root, va, tuple(sorted(memory.items())))
 
 
-def walk(problem: TranslateProblem) -> tuple[list[Step], int | str]:
-    """The walk of 4.3.2 for an S-mode load: each PTE read, and the result."""
-    steps = []
-    a = (problem.satp & 0x3FFFFF) * PAGE_SIZE
-    for level in (1, 0):
-        vpn = (problem.va >> (12 + 10 * level)) & 0x3FF
-        address = a + vpn * PTE_SIZE
-        pte = problem.read_word(address)
-        ppn = pte >> 10
-        fault = None
-        if not pte & PTE_V:
-            fault = "V = 0, so the walk stops with a page fault (step 3)"
-        elif pte & PTE_W and not pte & PTE_R:
-            fault = "W = 1 with R = 0 is reserved: page fault (step 3)"
-        elif not pte & (PTE_R | PTE_X) and level == 0:
-            fault = "R = W = X = 0 at level 0: a pointer with no level below, page fault (step 4)"
-        elif not pte & (PTE_R | PTE_X):
-            a = ppn * PAGE_SIZE
-            steps.append(
-                Step(
-                    level,
-                    address,
-                    pte,
-                    f"R = W = X = 0, a pointer to the table at {a:#010x} (step 4)",
-                )
-            )
-            continue
-        elif not pte & PTE_R:
-            fault = "a leaf without R: a load may not read it (MXR = 0), page fault (step 5)"
-        elif pte & PTE_U:
-            fault = "a leaf with U = 1: S-mode may not load from it with SUM = 0 (step 5)"
-        elif level == 1 and ppn & 0x3FF:
-            fault = "a megapage leaf whose ppn[0] is not 0: misaligned, page fault (step 6)"
-        if fault:
-            steps.append(Step(level, address, pte, fault))
-            return steps, PAGE_FAULT
-        if level == 1:
-            pa = ((ppn >> 10) << 22) | (problem.va & 0x3FFFFF)
-            meaning = f"a megapage leaf: pa = ppn[1] << 22 | va[21:0] = {pa:#010x} (step 8)"
-        else:
-            pa = (ppn << 12) | (problem.va & 0xFFF)
-            meaning = f"a leaf: pa = ppn << 12 | offset = {pa:#010x} (step 8)"
-        steps.append(Step(level, address, pte, meaning))
-        return steps, pa
+def walk(problem: TranslateProblem) -> tuple[tuple[Level, ...], int | str]:
+    """The walk of 4.3.2 for an S-mode load: each level visited, and the result.
+
+    The explained walk of ``virtkit.cpu.sv32`` does it on the problem's hart, so the
+    answer a student is checked against is the one the hart itself gives (the tests
+    also run the load on the hart)."""
+    result = explained_walk(problem.hart(), problem.va, "load", "S")
+    return result.levels, (result.pa if result.ok else PAGE_FAULT)
 
 
 def solve(problem: TranslateProblem) -> int | str:
@@ -211,14 +155,15 @@ def _normalize(answer) -> int | str | None:
     return None
 
 
-def _known_slip(problem: TranslateProblem, steps: list[Step], answer: int) -> str | None:
+def _known_slip(problem: TranslateProblem, steps: tuple[Level, ...], answer: int) -> str | None:
     """Which common slip gives ``answer``, if one does; said at the level it happens."""
     offset = problem.va & 0xFFF
     last = steps[-1]
-    ppn = last.pte >> 10
+    pte = last.pte.value
+    ppn = pte >> 10
     if answer == last.pte_address:
         return f"that is the address of the level {last.level} PTE, not of the data"
-    if answer == (last.pte << 2) | offset or answer == (last.pte << 2) + offset:
+    if answer == (pte << 2) | offset or answer == (pte << 2) + offset:
         return (
             f"level {last.level}: the low 10 bits of a PTE are flags; the ppn is pte >> 10, "
             "and the physical address is ppn << 12 | offset"

@@ -43,6 +43,14 @@ RAM_BASE = 0x8000_0000
 
 KERNEL_BASE = 0x8020_0000  # where the firmware starts an S-mode kernel (FW_JUMP_ADDR)
 
+# The boot command line: a NUL-terminated ASCII string of at most CMDLINE_SIZE - 1
+# characters that the loader (Machine.load, or QEMU's `-device loader,file=...,
+# addr=0x801ff000,force-raw=on`) puts in the last page below the kernel, which no
+# firmware uses. The values are those of virtkit/guests/src/include/abi.h, the tinyos
+# ABI, which defines them.
+CMDLINE_BASE = 0x801F_F000
+CMDLINE_SIZE = 0x1000
+
 
 def virtio_base(slot: int) -> int:
     """The base address of virtio-mmio slot ``slot`` (0..7)."""

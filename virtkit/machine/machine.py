@@ -213,6 +213,8 @@ class Machine:
             for device in (self.test, self.plic, self.uart)
         }
         self.image: ElfImage | None = None
+        self.cmdline = ""  # the boot command line of the loaded kernel
+        self._cmdline_placed = False
         self.halted: int | None = None  # the exit code, once the guest has halted
 
     def close(self) -> None:
@@ -228,21 +230,57 @@ class Machine:
         self.hart.set_interrupt_line(CONTEXT_LINES[context], level)
 
     # -- loading and booting ----------------------------------------------------------------
-    def load(self, program: str | os.PathLike | bytes | Program | ElfImage) -> None:
-        """Load a kernel (an ELF path or bytes, or an assembled Program) and boot it."""
+    def load(
+        self, program: str | os.PathLike | bytes | Program | ElfImage, cmdline: str = ""
+    ) -> None:
+        """Load a kernel (an ELF path or bytes, or an assembled Program) and boot it.
+
+        ``cmdline`` is the boot command line, written NUL-terminated at
+        board.CMDLINE_BASE on this boot and on every reboot (tinyos reads it there,
+        e.g. "init=forkwait n=200"). Without one, an empty string is written there,
+        unless that page is not RAM or belongs to the program (a bare-metal image).
+        """
         image = _as_image(program)
         check_fits(image, self.hart.ram_base, self.hart.ram_size)
         if self.firmware == "image":
             _check_kernel_placement(image)
+        problem = self._cmdline_problem(cmdline, image)
+        if problem is not None and cmdline:
+            raise ValueError(f"cmdline={cmdline!r} cannot be passed: {problem}")
         self.image = image
+        self.cmdline = cmdline
+        self._cmdline_placed = problem is None
         self.halted = None
         self._boot()
 
+    def _cmdline_problem(self, cmdline: str, image: ElfImage | None = None) -> str | None:
+        """Why ``cmdline`` cannot go at CMDLINE_BASE with ``image`` loaded, or None."""
+        image = image or self.image
+        start = board.CMDLINE_BASE
+        end = start + len(_cmdline_bytes(cmdline))
+        ram_end = self.hart.ram_base + self.hart.ram_size
+        if end > ram_end:
+            return (
+                f"it goes at {start:#010x}, beyond the end of RAM at {ram_end:#010x}: "
+                "give the machine more RAM (ram_mb)"
+            )
+        for segment in image.segments:
+            if segment.address < end and start < segment.address + len(segment.data):
+                return (
+                    f"{image.name} has a segment at {segment.address:#010x}.."
+                    f"{segment.address + len(segment.data):#010x} over the command line's "
+                    f"place at {start:#010x}: link the kernel at {board.KERNEL_BASE:#010x}"
+                )
+        return None
+
     def _boot(self) -> None:
-        """Put the kernel in RAM and start the firmware (or the program, without one)."""
+        """Put the kernel and its command line in RAM and start the firmware (or the
+        program, without one)."""
         hart, image = self.hart, self.image
         for segment in image.segments:
             hart.write_memory(segment.address, segment.data)
+        if self._cmdline_placed:
+            hart.write_memory(board.CMDLINE_BASE, _cmdline_bytes(self.cmdline))
         match self.firmware:
             case "python":
                 self.hart.reset(image.entry)
@@ -388,6 +426,7 @@ class Machine:
                 "ram_mb": self.ram_mb,
                 "firmware": self.firmware,
                 "disk_path": None if self.disk_path is None else os.fspath(self.disk_path),
+                "cmdline": self.cmdline,
             },
             "image": None if self.image is None else _image_record(self.image),
             "hart": self.hart.arrays.state.tobytes(),
@@ -412,6 +451,8 @@ class Machine:
             machine = cls(config["ram_mb"], config["firmware"], disk)
             if state["image"] is not None:
                 machine.image = _image_from_record(state["image"])
+                machine.cmdline = config.get("cmdline", "")
+                machine._cmdline_placed = machine._cmdline_problem(machine.cmdline) is None
             state_array = np.frombuffer(state["hart"], dtype=np.int64)
             ram = np.frombuffer(zlib.decompress(state["ram"]), dtype=np.uint8)
             machine.hart.arrays.state[:] = state_array
@@ -519,6 +560,27 @@ def _as_image(program) -> ElfImage:
         f"load() takes an ELF file's path or bytes, a Program or an ElfImage, "
         f"not {type(program).__name__}"
     )
+
+
+def _cmdline_bytes(cmdline: str) -> bytes:
+    """The command line as the guest reads it: ASCII, NUL-terminated (tinyos's abi.h)."""
+    if not isinstance(cmdline, str):
+        raise TypeError(f"cmdline must be a str, not {type(cmdline).__name__}")
+    if not cmdline.isascii():
+        bad = next(c for c in cmdline if not c.isascii())
+        raise ValueError(
+            f"cmdline={cmdline!r}: {bad!r} is not ASCII; the boot command line is ASCII only"
+        )
+    if "\0" in cmdline:
+        raise ValueError(
+            f"cmdline={cmdline!r} holds a NUL character, which would end it early: remove it"
+        )
+    if len(cmdline) >= board.CMDLINE_SIZE:
+        raise ValueError(
+            f"the boot command line is {len(cmdline)} characters long, but at most "
+            f"{board.CMDLINE_SIZE - 1} fit at {board.CMDLINE_BASE:#010x}: shorten it"
+        )
+    return cmdline.encode("ascii") + b"\0"
 
 
 def _check_kernel_placement(image: ElfImage) -> None:

@@ -182,7 +182,18 @@ class SbiFirmware:
         """The M-mode timer fired: pass it on to S-mode as STIP (sbi_timer_process)."""
         hart = self.hart
         hart.csr["mie"] = hart.csr["mie"] & ~MIP_MTIP
-        hart.csr["mip"] = hart.csr["mip"] | MIP_STIP
+        self._set_stip(True)
+
+    def _set_stip(self, level: bool) -> None:
+        """Set or clear mip.STIP, leaving the other software-writable bits as they are.
+
+        Not ``csr["mip"] = csr["mip"] | ...``: a read of mip ORs in the lines devices
+        drive (SEIP from the PLIC), and writing that back would latch the line into the
+        writable SEIP bit, an interrupt that no claim could end. A read-modify-write
+        of mip uses only the software-writable SEIP (privileged spec 1.12, 3.1.9)."""
+        mip = self.hart.arrays.csr
+        number = self.hart.csr.number("mip")
+        mip[number] = mip[number] | MIP_STIP if level else mip[number] & ~MIP_STIP
 
     def _ecall(self) -> SystemReset | None:
         hart = self.hart
@@ -233,7 +244,7 @@ class SbiFirmware:
         stime_value = args[1] << 32 | args[0]  # in a1:a0 on RV32
         # The core keeps the 64-bit mtimecmp in an int64 slot, as the CLINT stores it.
         hart.arrays.st[S.MTIMECMP] = stime_value - (1 << 64) if stime_value >> 63 else stime_value
-        hart.csr["mip"] = hart.csr["mip"] & ~MIP_STIP
+        self._set_stip(False)
         hart.csr["mie"] = hart.csr["mie"] | MIP_MTIP
         return SBI_SUCCESS, 0
 

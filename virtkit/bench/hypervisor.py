@@ -1,0 +1,115 @@
+"""Hypervisor throughput for `virtkit bench`: 1, 4 and 16 tinyos VMs sharing one hart.
+
+Each VM boots the unmodified tinyos under its own full-virtualization monitor
+(trap-and-emulate) and runs compute to shutdown; the hypervisor of
+virtkit.monitors.hypervisor shares the hart between them with Xen's credit scheduler
+and a 1 ms slice. Reported: aggregate guest MIPS (every instruction every guest
+retired, boot included, over the host CPU time of the whole run, the hypervisor's and
+the monitors' Python included), for 1, 4 and 16 VMs, and the 16-VM figure against the
+1-VM one (target 0.8: sharing the machine should cost little). CPU time, not wall-clock
+time (``time.process_time``): the figures are compared with each other, and on a shared
+machine other load would otherwise weigh on the short 1-VM run and the long 16-VM run
+differently. And every configuration does the same work, sixteen VM runs: one VM
+sixteen times over, four VMs four times, sixteen VMs once.
+
+The 16-VM run is made twice: with the guests' clocks real (the default: the time other
+VMs run passes for every guest) and virtual (a guest's clock stops while it waits for
+the CPU). With real clocks each tinyos finds its 10 ms time slice over at nearly every
+dispatch, 15 ms after the last one, and takes a timer interrupt, a reschedule and an
+address-space switch that its monitor serves in Python: the guests' own tick work
+grows with the number of VMs. With virtual clocks it does not, and what is left is the
+hypervisor's own cost. Each VM's result line is checked against the Python reference
+first: a wrong run gets no figure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+# compute repetitions per VM, for a full run and for --quick.
+COMPUTE_N = {False: 32, True: 2}
+VM_COUNTS = (1, 4, 16)
+VM_RUNS = 16  # VMs booted and run to shutdown in every configuration
+SLICE = 1000  # microseconds: the credit scheduler's smallest slice, 1 ms
+
+MEASUREMENTS = {
+    **{
+        f"hypervisor_{count}vm_mips": (f"hypervisor, {count} VM{'s' * (count > 1)}: guest", "MIPS")
+        for count in VM_COUNTS
+    },
+    "hypervisor_16vm_ratio": ("hypervisor, 16 VMs / 1 VM", "x"),
+    "hypervisor_16vm_virtual_ratio": ("hypervisor, 16 VMs / 1 VM, virtual clocks", "x"),
+}
+TARGETS = {
+    "hypervisor_16vm_ratio": (">=", 0.8),
+    "hypervisor_16vm_virtual_ratio": (">=", 0.8),
+}
+
+
+class HypervisorBenchmarkError(RuntimeError):
+    """A VM did not finish, or printed a wrong result."""
+
+
+def run_vms(count: int, n: int, guest_clock: str = "real") -> dict:
+    """``VM_RUNS // count`` rounds of ``count`` VMs side by side, each tinyos with
+    ``compute n=<n>``, to shutdown; the figures of all rounds together."""
+    totals = {"instructions": 0, "seconds": 0.0, "world_switches": 0, "machine_ms": 0.0}
+    for _ in range(VM_RUNS // count):
+        for key, value in run_side_by_side(count, n, guest_clock).items():
+            totals[key] += value
+    return totals
+
+
+def run_side_by_side(count: int, n: int, guest_clock: str) -> dict:
+    """``count`` VMs, each tinyos with ``compute n=<n>``, to shutdown; figures of the run."""
+    from virtkit.bench.measure import reference_checksum
+    from virtkit.monitors.hypervisor import Hypervisor
+
+    hypervisor = Hypervisor("credit", time_slice=SLICE)
+    for _ in range(count):
+        hypervisor.add_vm(workload=f"compute n={n}", guest_clock=guest_clock)
+    start = time.process_time()
+    stopped = hypervisor.run()
+    seconds = time.process_time() - start
+    line = f"compute: n={n} checksum={reference_checksum(n):#010x}"
+    for vm in hypervisor.vms.values():
+        if vm.exit_code != 0 or line not in vm.console.text.splitlines():
+            raise HypervisorBenchmarkError(
+                f"VM {vm.name} of {count} ({guest_clock} clocks) did not print {line!r} and "
+                f"shut down ({vm.describe_state()}; {stopped}); its console:\n{vm.console.text}"
+            )
+    return {
+        "instructions": sum(vm.retired() for vm in hypervisor.vms.values()),
+        "seconds": seconds,
+        "world_switches": hypervisor.world_switches,
+        "machine_ms": hypervisor.now / 1000,
+    }
+
+
+def measure_hypervisor(quick: bool, result: Callable[..., dict]) -> dict[str, dict]:
+    """Every figure of MEASUREMENTS, as ``result(key, value, note, **detail)`` makes them."""
+    n = COMPUTE_N[quick]
+    note = f"{VM_RUNS} VMs of compute n={n}, credit, 1 ms slice, boot included, CPU time"
+    results, mips = {}, {}
+    for count in VM_COUNTS:
+        run = run_vms(count, n)
+        mips[count] = run["instructions"] / run["seconds"] / 1e6
+        results[f"hypervisor_{count}vm_mips"] = result(
+            f"hypervisor_{count}vm_mips", mips[count], note, **run
+        )
+    results["hypervisor_16vm_ratio"] = result(
+        "hypervisor_16vm_ratio",
+        mips[16] / mips[1],
+        f"{mips[16]:.1f} against {mips[1]:.1f} MIPS; real guest clocks: each guest takes a "
+        "timer tick at nearly every dispatch",
+    )
+    virtual = run_vms(16, n, guest_clock="virtual")
+    virtual_mips = virtual["instructions"] / virtual["seconds"] / 1e6
+    results["hypervisor_16vm_virtual_ratio"] = result(
+        "hypervisor_16vm_virtual_ratio",
+        virtual_mips / mips[1],
+        f"{virtual_mips:.1f} against {mips[1]:.1f} MIPS",
+        **virtual,
+    )
+    return results

@@ -30,16 +30,25 @@ def test_the_reference_sieve_counts_the_primes_below_100():
     assert measure.sieve_reference(100) == (25, 1060)
 
 
-@pytest.mark.parametrize("sv32", [False, True], ids=["paging-off", "sv32"])
-def test_the_hart_computes_the_reference_checksum(sv32):
-    repeat = 1 if sv32 else 2  # two repetitions check the checksum's fold as well
-    hart = measure.compute_hart(repeat, sv32=sv32)
+@pytest.mark.parametrize(
+    "sv32, two_stage",
+    [(False, False), (True, False), (False, True)],
+    ids=["paging-off", "sv32", "two-stage"],
+)
+def test_the_hart_computes_the_reference_checksum(sv32, two_stage):
+    repeat = 1 if sv32 or two_stage else 2  # two repetitions check the checksum's fold too
+    hart = measure.compute_hart(repeat, sv32=sv32, two_stage=two_stage)
     exit = hart.run(10_000_000)
     assert exit.reason == E.EXIT_HALT, str(exit)
     assert hart.x["a0"] == measure.reference_checksum(repeat)
     if sv32:
         assert hart.mode == "U"
         assert hart.csr["satp"] >> 31 == 1
+    if two_stage:
+        assert hart.mode == "VS"
+        assert hart.csr["vsatp"] >> 31 == 1 and hart.csr["hgatp"] >> 31 == 1
+        assert hart.csr["satp"] == 0
+        assert set(hart.stats["instructions_by_mode"]) == {"M", "VS"}
 
 
 def test_compute_as_a_tinyos_process_computes_the_reference_checksum():
@@ -121,7 +130,7 @@ def test_a_quick_run_writes_every_measurement_to_json(tmp_path, capsys):
     assert report["results"]["cold_compile_seconds"]["value"] is None  # skipped when quick
     captured = capsys.readouterr()
     steps = len(measure.PROGRESS_STEPS)
-    assert f"[10/{steps}] cold compile" in captured.err
+    assert f"[11/{steps}] cold compile" in captured.err
     assert f"[{steps}/{steps}] tinyos syscall and forkwait under the full-virtualization" in (
         captured.err
     )

@@ -7,6 +7,9 @@ Python can take hundreds of thousands of exits a second. This module measures th
                         in M-mode with satp = Bare;
   compute (Sv32)        the same code in U-mode under Sv32, entered through sv32.s: the
                         speed of a user process, every access translated (target: 250 MIPS);
+  compute (two-stage)   the same code in VS-mode with the hypervisor extension's two
+                        stages on, VS-stage Sv32 and G-stage Sv32x4, entered through
+                        two_stage.s: the speed of a guest kernel (target: 0.6 of Sv32's);
   compute (tinyos)      the same kernels in C (guests/src/user/compute.c) run as a process
                         of tinyos: boot, timer ticks, system calls and shutdown included (no
                         target; compare it with the Sv32 figure);
@@ -40,8 +43,9 @@ which stores often, far slower. The ratio therefore flatters virtkit.
 The figures are wall-clock times of this machine and are written only to the table this
 prints and the JSON file it writes; targets are shown, never asserted.
 
-Files: compute.s (the workload), sv32.s (its paged entry), measure.py (the measurements,
-the Python reference, the table); this module is the command line.
+Files: compute.s (the workload), sv32.s (its paged entry), two_stage.s (its entry as a
+guest), measure.py (the measurements, the Python reference, the table); this module is
+the command line.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 Each ``measure_*`` / ``run_*`` function makes one measurement and can be called alone;
 ``run_benchmarks`` makes them all, prints the table and writes the JSON. The compute
-workload (compute.s, entered through sv32.s for the paged run) is checked against
-``reference_checksum``, a plain-Python implementation of the same algorithms; so is
-its C twin, the compute program of tinyos (virtkit/guests/src/user/compute.c), which
-runs as a user process of the kernel.
+workload (compute.s, entered through sv32.s for the paged run and through two_stage.s
+for the guest run) is checked against ``reference_checksum``, a plain-Python
+implementation of the same algorithms; so is its C twin, the compute program of tinyos
+(virtkit/guests/src/user/compute.c), which runs as a user process of the kernel.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from virtkit.isa.causes import CAUSE_ILLEGAL_INSTRUCTION
 from virtkit.isa.program import Program
 
 SOURCE_DIR = Path(__file__).resolve().parent
-# sv32.s comes first so that its M-mode setup sits at the start of RAM; compute.s follows.
-COMPUTE_SOURCES = ("sv32.s", "compute.s")
+# sv32.s comes first so that its M-mode setup sits at the start of RAM (two_stage.s uses
+# its constants); compute.s follows.
+COMPUTE_SOURCES = ("sv32.s", "two_stage.s", "compute.s")
 RAM_SIZE = 4 << 20  # the first megapage, which sv32.s maps with 4 KiB pages
 MASK32 = 0xFFFFFFFF
 
@@ -47,6 +48,7 @@ SUBPROCESS_TIMEOUT = 600  # seconds; a cold compile on a busy machine takes a wh
 # The targets: measurement -> (comparison, threshold in the measurement's unit).
 TARGETS = {
     "mips_sv32": (">=", 250.0),
+    "two_stage_ratio": (">=", 0.6),
     "unicorn_ratio": (">=", 0.5),
     "exits_per_second": (">=", 300_000.0),
     "tinyos_boot_seconds": ("<", 0.5),
@@ -58,6 +60,8 @@ TARGETS = {
 MEASUREMENTS = {
     "mips_paging_off": ("compute, M-mode, paging off", "MIPS"),
     "mips_sv32": ("compute, U-mode, Sv32", "MIPS"),
+    "mips_two_stage": ("compute, VS-mode, VS-stage Sv32 + G-stage Sv32x4", "MIPS"),
+    "two_stage_ratio": ("two-stage / Sv32", "x"),
     "tinyos_mips": ("compute as a tinyos process", "MIPS"),
     "tinyos_boot_seconds": ("tinyos boot to the shell prompt", "s"),
     "unicorn_mips": ("compute on Unicorn", "MIPS"),
@@ -188,8 +192,9 @@ class ComputeRun:
     stats: dict
 
 
-def compute_hart(repeat: int, *, sv32: bool) -> Hart:
-    """A hart loaded with the workload, ready to run from sv32_start or compute_start.
+def compute_hart(repeat: int, *, sv32: bool = False, two_stage: bool = False) -> Hart:
+    """A hart loaded with the workload, ready to run from sv32_start, two_stage_start
+    or compute_start.
 
     Python owns every trap (trap_exits="all"): the workload takes none, so a trap
     means the hart went wrong and ends the run where it happened.
@@ -200,17 +205,20 @@ def compute_hart(repeat: int, *, sv32: bool) -> Hart:
         hart.write_memory(address, data)
     hart.write_word(program.symbols["repeat_count"], repeat)
     hart.tohost = program.symbols["tohost"]
-    hart.pc = program.symbols["sv32_start" if sv32 else "compute_start"]
+    entry = "two_stage_start" if two_stage else "sv32_start" if sv32 else "compute_start"
+    hart.pc = program.symbols[entry]
     return hart
 
 
-def run_compute(repeat: int, *, sv32: bool) -> ComputeRun:
+def run_compute(repeat: int, *, sv32: bool = False, two_stage: bool = False) -> ComputeRun:
     """Run the workload to its end on the hart; raise BenchmarkError if it went wrong."""
-    hart = compute_hart(repeat, sv32=sv32)
+    hart = compute_hart(repeat, sv32=sv32, two_stage=two_stage)
     start = time.perf_counter()
     exit = hart.run()
     seconds = time.perf_counter() - start
     where = "U-mode with Sv32" if sv32 else "M-mode without paging"
+    if two_stage:
+        where = "VS-mode with two-stage translation"
     if exit.reason != E.EXIT_HALT:
         raise BenchmarkError(f"the compute workload ({where}) did not finish: {exit}")
     checksum = hart.x["a0"]
@@ -452,6 +460,7 @@ PROGRESS_STEPS = (
     "checking the workload and compiling the core",
     "compute workload, M-mode, paging off",
     "compute workload, U-mode, Sv32",
+    "compute workload, VS-mode, two-stage translation",
     "compute workload as a tinyos process",
     "tinyos boot to the shell prompt",
     "compute workload on Unicorn",
@@ -533,6 +542,24 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
     )
 
     _progress(4, f"{PROGRESS_STEPS[3]}, {repeat} repetitions")
+    guest = run_compute(repeat, two_stage=True)
+    results["mips_two_stage"] = _result(
+        "mips_two_stage",
+        guest.instructions / guest.seconds / 1e6,
+        instructions=guest.instructions,
+        instructions_by_mode=guest.stats["instructions_by_mode"],
+        tlb_misses=guest.stats["tlb_misses"],
+        seconds=guest.seconds,
+    )
+    sv32_mips = results["mips_sv32"]["value"]
+    results["two_stage_ratio"] = _result(
+        "two_stage_ratio",
+        results["mips_two_stage"]["value"] / sv32_mips,
+        note=f"two-stage {results['mips_two_stage']['value']:.1f} MIPS against Sv32 "
+        f"{sv32_mips:.1f} MIPS",
+    )
+
+    _progress(5, f"{PROGRESS_STEPS[4]}, {repeat} repetitions")
     try:
         tinyos = run_tinyos_compute(repeat)
     except guests.GuestNotFoundError as exc:
@@ -548,7 +575,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
             seconds=tinyos.seconds,
         )
 
-    _progress(5, PROGRESS_STEPS[4])
+    _progress(6, PROGRESS_STEPS[5])
     try:
         boot_seconds, boot_instructions = measure_tinyos_boot()
     except guests.GuestNotFoundError as exc:
@@ -561,7 +588,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
             instructions=boot_instructions,
         )
 
-    _progress(6, PROGRESS_STEPS[5])
+    _progress(7, PROGRESS_STEPS[6])
     if unicorn_version() is None:
         note = "unicorn is not installed (pip install unicorn)"
         results["unicorn_mips"] = _result("unicorn_mips", None, note)
@@ -589,13 +616,13 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
             note=f"virtkit {virtkit_mips:.1f} MIPS against Unicorn {unicorn_mips:.1f} MIPS",
         )
 
-    _progress(7, PROGRESS_STEPS[6])
+    _progress(8, PROGRESS_STEPS[7])
     exits, seconds = measure_exits(EXIT_SECONDS[quick])
     results["exits_per_second"] = _result(
         "exits_per_second", exits / seconds, exits=exits, seconds=seconds
     )
 
-    _progress(8, PROGRESS_STEPS[7])
+    _progress(9, PROGRESS_STEPS[8])
     probe = measure_pure_python(PURE_PYTHON_INSTRUCTIONS[quick])
     results["pure_python_mips"] = _result(
         "pure_python_mips",
@@ -604,7 +631,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
         seconds=probe["seconds"],
     )
 
-    _progress(9, PROGRESS_STEPS[8])
+    _progress(10, PROGRESS_STEPS[9])
     first = measure_start()
     if quick:
         results["warm_start_seconds"] = _result(
@@ -615,7 +642,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
             "warm_start_seconds", measure_start(), note=f"first run {first:.2f} s"
         )
 
-    _progress(10, PROGRESS_STEPS[9])
+    _progress(11, PROGRESS_STEPS[10])
     if quick:
         results["cold_compile_seconds"] = _result(
             "cold_compile_seconds", None, "skipped with --quick"

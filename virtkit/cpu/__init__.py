@@ -1,4 +1,5 @@
-"""The hart: a Numba-compiled RV32IMA interpreter with M/S/U, Sv32, PMP and traps.
+"""The hart: a Numba-compiled RV32IMA interpreter with M/S/U, the H extension (HS, VS
+and VU modes, two-stage translation), Sv32, PMP and traps.
 
 ``Hart`` (hart.py) is the face students use; ``core.run`` is the compiled batch
 entry point it calls. See virtkit.cpu.state for the state layout.

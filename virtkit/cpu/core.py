@@ -1,4 +1,4 @@
-"""The compiled core: fetch, decode and execute RV32IMA + Zicsr + Zifencei instructions.
+"""The compiled core: fetch, decode and execute RV32IMA + Zicsr + Zifencei + H instructions.
 
 ``run`` is the one entry point. It executes until something Python must see happens
 (see virtkit.cpu.exits) and returns the exit reason. Instructions are decoded by the
@@ -17,6 +17,11 @@ that made it pending and enabled, which is what the spec requires (3.1.9).
 
 Time is deterministic: every retired instruction is one tick, mtime advances one step
 every TICKS_PER_MTIME ticks, and a WFI whose wake-up is the timer skips ahead to it.
+
+Virtualization (the H extension, privileged spec 20211203, chapter 8) costs the hot
+loop nothing: the mode with V=1 only selects other TLB arrays and another tag bias
+when a batch starts (virtkit.cpu.mmu). The hypervisor instructions, the VS CSRs and
+the virtual-instruction exceptions live in the SYSTEM helpers.
 
 Values in x are kept as unsigned 32-bit numbers in int64; ``signed`` reinterprets one.
 """
@@ -46,6 +51,16 @@ SRET = I.BY_NAME["sret"].match
 WFI = I.BY_NAME["wfi"].match
 SFENCE_VMA_MATCH = I.BY_NAME["sfence.vma"].match
 SFENCE_VMA_MASK = I.BY_NAME["sfence.vma"].mask
+HFENCE_VVMA_MATCH = I.BY_NAME["hfence.vvma"].match
+HFENCE_GVMA_MATCH = I.BY_NAME["hfence.gvma"].match
+# HLV, HLVX and HSV (8.3.1): funct3 = 100 and funct7 = 0110 ss x, where ss is log2 of
+# the access size and x is 1 for HSV; for loads the rs2 field says signed (00000),
+# unsigned (00001) or HLVX (00011). The table's rows are the encodings that exist.
+_HYPERVISOR_MEMORY = [insn for insn in I.INSTRUCTIONS if insn.format in ("HLV", "HSV")]
+HYPERVISOR_MEMORY_MATCH = np.array([insn.match for insn in _HYPERVISOR_MEMORY], dtype=np.int64)
+HYPERVISOR_MEMORY_MASK = np.array([insn.mask for insn in _HYPERVISOR_MEMORY], dtype=np.int64)
+HLV_SIGNED = 0b00000
+HLVX = 0b00011
 
 # How a SYSTEM or AMO helper ends.
 NEXT = 0  # continue at pc + 4
@@ -55,18 +70,37 @@ EXIT = 3  # exit to Python; st[EXIT_REASON] says why
 
 
 @njit(cache=True)
+def virtual_instruction(st, insn):
+    """Record a virtual-instruction exception (8.6.1); tval holds the instruction bits,
+    as for an illegal instruction."""
+    mmu.raise_exception(st, C.CAUSE_VIRTUAL_INSTRUCTION, insn)
+    return FAULT
+
+
+@njit(cache=True)
+def illegal(st, insn):
+    """Record an illegal-instruction exception; tval holds the instruction bits."""
+    mmu.raise_exception(st, C.CAUSE_ILLEGAL_INSTRUCTION, insn)
+    return FAULT
+
+
+@njit(cache=True)
 def signed(value):
     return (value ^ 0x80000000) - 0x80000000
 
 
 @njit(cache=True)
-def data_privilege(st, csr):
-    """Effective privilege of loads and stores: MPP when M-mode sets MPRV (3.1.6.3)."""
+def data_context(st, csr):
+    """The context (privilege + 4 * V) of loads and stores: the current mode, or, when
+    M-mode sets MPRV, the mode MPP and MPV name (3.1.6.3, 8.4.1)."""
     priv = st[S.PRIV]
     mstatus = csr[F.CSR_MSTATUS]
     if priv == S.PRV_M and (mstatus & F.MSTATUS_MPRV):
-        return (mstatus & F.MSTATUS_MPP) >> F.MSTATUS_MPP_SHIFT
-    return priv
+        mpp = (mstatus & F.MSTATUS_MPP) >> F.MSTATUS_MPP_SHIFT
+        if mpp != S.PRV_M and (csr[F.CSR_MSTATUSH] & F.MSTATUSH_MPV):
+            return mpp + S.CONTEXT_V
+        return mpp
+    return priv + S.CONTEXT_V * st[S.VIRT]
 
 
 # -- M extension (Volume I, chapter 7) ------------------------------------------------
@@ -107,49 +141,65 @@ def execute_muldiv(funct3, a, b):
 
 
 @njit(cache=True)
-def load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, priv):
+def data_trap(st, context):
+    """A load or store in ``context`` failed. When it was made as though V=1 from a
+    V=0 mode (HLV, HSV, MPRV with MPV), its tval is a guest virtual address all the
+    same: note it for the GVA bit, which V alone would not set (8.2.1)."""
+    if context >= S.CONTEXT_V:
+        st[S.EXC_GVA] = 1
+    return mmu.ACCESS_TRAP
+
+
+@njit(cache=True)
+def load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context):
     """Returns (status, value). Misaligned loads are handled byte by byte."""
     if va & (size - 1) == 0:
-        pa = mmu.translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, mmu.ACCESS_LOAD, priv)
+        pa = mmu.translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context)
         if pa < 0:
-            return mmu.ACCESS_TRAP, 0
-        return mmu.load_physical(st, ram, pa, size, va, mmu.ACCESS_LOAD)
+            return data_trap(st, context), 0
+        status, value = mmu.load_physical(st, ram, pa, size, va, mmu.ACCESS_LOAD)
+        if status == mmu.ACCESS_TRAP:
+            data_trap(st, context)
+        return status, value
     value = 0
     for k in range(size):
         byte_va = (va + k) & MASK32
         pa = mmu.translate(
-            st, csr, ram, tlb_tag, tlb_delta, stats, byte_va, mmu.BYTE, mmu.ACCESS_LOAD, priv
+            st, csr, ram, tlb_tag, tlb_delta, stats, byte_va, mmu.BYTE, access, context
         )
         if pa < 0:
-            return mmu.ACCESS_TRAP, 0
+            return data_trap(st, context), 0
         if not mmu.in_ram(st, pa, mmu.BYTE):
             mmu.raise_exception(st, C.CAUSE_LOAD_ACCESS, byte_va)  # no misaligned MMIO
-            return mmu.ACCESS_TRAP, 0
+            return data_trap(st, context), 0
         value |= mmu.ram_read(ram, pa, mmu.BYTE) << (8 * k)
     return mmu.ACCESS_OK, value
 
 
 @njit(cache=True)
-def store_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, value, priv):
+def store_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, value, context):
     """Returns the status. A misaligned store checks every byte before writing any."""
     if va & (size - 1) == 0:
         pa = mmu.translate(
-            st, csr, ram, tlb_tag, tlb_delta, stats, va, size, mmu.ACCESS_STORE, priv
+            st, csr, ram, tlb_tag, tlb_delta, stats, va, size, mmu.ACCESS_STORE, context
         )
         if pa < 0:
-            return mmu.ACCESS_TRAP
-        return mmu.store_physical(st, ram, pa, size, value, va)
+            return data_trap(st, context)
+        status = mmu.store_physical(st, ram, pa, size, value, va)
+        if status == mmu.ACCESS_TRAP:
+            data_trap(st, context)
+        return status
     addresses = np.empty(size, dtype=np.int64)
     for k in range(size):
         byte_va = (va + k) & MASK32
         pa = mmu.translate(
-            st, csr, ram, tlb_tag, tlb_delta, stats, byte_va, mmu.BYTE, mmu.ACCESS_STORE, priv
+            st, csr, ram, tlb_tag, tlb_delta, stats, byte_va, mmu.BYTE, mmu.ACCESS_STORE, context
         )
         if pa < 0:
-            return mmu.ACCESS_TRAP
+            return data_trap(st, context)
         if not mmu.in_ram(st, pa, mmu.BYTE):
             mmu.raise_exception(st, C.CAUSE_STORE_ACCESS, byte_va)
-            return mmu.ACCESS_TRAP
+            return data_trap(st, context)
         addresses[k] = pa
     status = mmu.ACCESS_OK
     for k in range(size):
@@ -160,10 +210,10 @@ def store_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, value, priv):
 
 
 @njit(cache=True)
-def fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, priv):
+def fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, context):
     """Returns (status, instruction word) for a fetch that missed the TLB."""
     pa = mmu.translate(
-        st, csr, ram, tlb_tag, tlb_delta, stats, pc, mmu.WORD, mmu.ACCESS_FETCH, priv
+        st, csr, ram, tlb_tag, tlb_delta, stats, pc, mmu.WORD, mmu.ACCESS_FETCH, context
     )
     if pa < 0:
         return mmu.ACCESS_TRAP, 0
@@ -177,7 +227,7 @@ def fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, priv):
 
 
 @njit(cache=True)
-def execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, priv):
+def execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, context):
     """LR.W, SC.W and the AMOs. Returns NEXT or FAULT; writes rd itself."""
     rd = (insn >> 7) & 31
     funct5 = insn >> 27
@@ -190,14 +240,17 @@ def execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, priv):
     if va & 3:
         cause = C.CAUSE_MISALIGNED_LOAD if is_lr else C.CAUSE_MISALIGNED_STORE
         mmu.raise_exception(st, cause, va)
+        data_trap(st, context)
         return FAULT
     access = mmu.ACCESS_LOAD if is_lr else mmu.ACCESS_STORE
-    pa = mmu.translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, mmu.WORD, access, priv)
+    pa = mmu.translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, mmu.WORD, access, context)
     if pa < 0:
+        data_trap(st, context)
         return FAULT
     if not mmu.in_ram(st, pa, mmu.WORD):
         # Atomics are supported on RAM only (the PMA of the rest of the map).
         mmu.raise_exception(st, C.CAUSE_LOAD_ACCESS if is_lr else C.CAUSE_STORE_ACCESS, va)
+        data_trap(st, context)
         return FAULT
     if is_lr:
         if (insn >> 20) & 31:
@@ -245,12 +298,15 @@ def execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, priv):
     return NEXT
 
 
-# -- SYSTEM (Zicsr, ECALL, EBREAK, xRET, WFI, SFENCE.VMA) -------------------------------
+# -- SYSTEM (Zicsr, ECALL, EBREAK, xRET, WFI, SFENCE.VMA, the H instructions) -----------
 
 
 @njit(cache=True)
-def execute_csr(x, csr, st, tlb_tag, insn, priv):
-    """CSRRW, CSRRS, CSRRC and their immediate forms (Volume I, 9.1)."""
+def execute_csr(x, csr, st, tlb_tag, insn, priv, virt):
+    """CSRRW, CSRRS, CSRRC and their immediate forms (Volume I, 9.1).
+
+    With V=1 a supervisor CSR number reaches the matching VS CSR (8.2).
+    """
     funct3 = (insn >> 12) & 7
     rd = (insn >> 7) & 31
     rs1 = (insn >> 15) & 31
@@ -258,9 +314,13 @@ def execute_csr(x, csr, st, tlb_tag, insn, priv):
     operand = rs1 if funct3 >= 5 else x[rs1]  # the immediate forms use the rs1 field
     kind = funct3 & 3  # 1: write, 2: set, 3: clear
     writes = kind == 1 or rs1 != 0
-    if not F.accessible(st, csr, number, priv, writes):
-        mmu.raise_exception(st, C.CAUSE_ILLEGAL_INSTRUCTION, insn)
-        return FAULT
+    verdict = F.check_access(st, csr, number, priv, virt, writes)
+    if verdict == F.CSR_ILLEGAL:
+        return illegal(st, insn)
+    if verdict == F.CSR_VIRTUAL:
+        return virtual_instruction(st, insn)
+    if virt:
+        number = F.VS_ALIAS[number]
     old = F.read(st, csr, number)
     if writes:
         if kind == 1:
@@ -281,12 +341,28 @@ def execute_csr(x, csr, st, tlb_tag, insn, priv):
 
 @njit(cache=True)
 def execute_system(x, csr, st, tlb_tag, insn, pc):
+    """The SYSTEM instructions with funct3 = 0 and the CSR instructions.
+
+    Who may execute what: 3.3 and 4.2.1 for M, S and U; for the hypervisor extension
+    8.6.1: with V=1, an instruction HS-mode could execute (taking mstatus.TSR and TVM
+    as 0) that VS- or VU-mode may not raises a virtual-instruction exception rather
+    than an illegal-instruction one. TSR and TVM bind HS-mode only; VTSR, VTW and
+    VTVM in hstatus do the same for VS-mode; TW binds every mode below M.
+    """
     priv = st[S.PRIV]
+    virt = st[S.VIRT]
     funct3 = (insn >> 12) & 7
-    if funct3 != 0 and funct3 != 4:
-        return execute_csr(x, csr, st, tlb_tag, insn, priv)
+    if funct3 != 0:
+        return execute_csr(x, csr, st, tlb_tag, insn, priv, virt)
     if insn == ECALL:
-        cause = C.CAUSE_MACHINE_ECALL if priv == S.PRV_M else C.CAUSE_USER_ECALL + priv
+        if priv == S.PRV_M:
+            cause = C.CAUSE_MACHINE_ECALL
+        elif priv == S.PRV_U:
+            cause = C.CAUSE_USER_ECALL  # from U- or VU-mode
+        elif virt:
+            cause = C.CAUSE_VIRTUAL_SUPERVISOR_ECALL
+        else:
+            cause = C.CAUSE_SUPERVISOR_ECALL
         mmu.raise_exception(st, cause, 0)
         return FAULT
     if insn == EBREAK:
@@ -296,21 +372,106 @@ def execute_system(x, csr, st, tlb_tag, insn, pc):
         mmu.raise_exception(st, C.CAUSE_BREAKPOINT, pc)
         return FAULT
     mstatus = csr[F.CSR_MSTATUS]
-    if insn == MRET and priv == S.PRV_M:
-        trap.mret(st, csr)
-        return JUMP
-    if insn == SRET and (priv == S.PRV_M or (priv == S.PRV_S and not (mstatus & F.MSTATUS_TSR))):
-        trap.sret(st, csr)
-        return JUMP
-    if insn == WFI and (priv == S.PRV_M or (priv == S.PRV_S and not (mstatus & F.MSTATUS_TW))):
-        return wait_for_interrupt(st, csr)
-    if (insn & SFENCE_VMA_MASK) == SFENCE_VMA_MATCH and (
-        priv == S.PRV_M or (priv == S.PRV_S and not (mstatus & F.MSTATUS_TVM))
-    ):
-        mmu.tlb_flush(tlb_tag)
+    hstatus = csr[F.CSR_HSTATUS]
+    in_hs = priv == S.PRV_S and virt == 0
+    in_vs = priv == S.PRV_S and virt != 0
+    if insn == MRET:
+        if priv == S.PRV_M:
+            trap.mret(st, csr)
+            return JUMP
+        return illegal(st, insn)  # not HS-qualified: illegal from VS and VU too
+    if insn == SRET:
+        if priv == S.PRV_M or (in_hs and not (mstatus & F.MSTATUS_TSR)):
+            trap.sret(st, csr)
+            return JUMP
+        if in_vs and not (hstatus & F.HSTATUS_VTSR):
+            trap.sret(st, csr)
+            return JUMP
+        return virtual_instruction(st, insn) if virt else illegal(st, insn)
+    if insn == WFI:
+        if priv == S.PRV_M:
+            return wait_for_interrupt(st, csr)
+        if mstatus & F.MSTATUS_TW:
+            return illegal(st, insn)
+        if in_hs or (in_vs and not (hstatus & F.HSTATUS_VTW)):
+            return wait_for_interrupt(st, csr)
+        return virtual_instruction(st, insn) if virt else illegal(st, insn)
+    fence = insn & SFENCE_VMA_MASK  # SFENCE.VMA, HFENCE.VVMA, HFENCE.GVMA: rs1 and rs2 vary
+    if fence == SFENCE_VMA_MATCH:
+        if priv == S.PRV_M or (in_hs and not (mstatus & F.MSTATUS_TVM)):
+            mmu.tlb_flush(tlb_tag)
+            return NEXT
+        if in_vs and not (hstatus & F.HSTATUS_VTVM):
+            mmu.tlb_flush_virtual(tlb_tag)  # the guest's own translations (8.5.3)
+            return NEXT
+        return virtual_instruction(st, insn) if virt else illegal(st, insn)
+    if fence == HFENCE_VVMA_MATCH or fence == HFENCE_GVMA_MATCH:
+        if virt:
+            return virtual_instruction(st, insn)
+        if priv == S.PRV_U:
+            return illegal(st, insn)
+        if fence == HFENCE_GVMA_MATCH and in_hs and (mstatus & F.MSTATUS_TVM):
+            return illegal(st, insn)  # TVM binds HFENCE.GVMA, not HFENCE.VVMA (8.4.1)
+        # Every V=1 entry combines both stages, so either fence forgets them all.
+        mmu.tlb_flush_virtual(tlb_tag)
         return NEXT
-    mmu.raise_exception(st, C.CAUSE_ILLEGAL_INSTRUCTION, insn)
-    return FAULT
+    return illegal(st, insn)
+
+
+@njit(cache=True)
+def execute_hypervisor_memory(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn):
+    """HLV, HLVX and HSV (8.3.1): a load or store made as though V=1, in VU-mode when
+    hstatus.SPVP = 0 and in VS-mode when it is 1, whatever MPRV says.
+
+    Valid in M- and HS-mode, and in U-mode when hstatus.HU = 1; with V=1 a
+    virtual-instruction exception. Returns NEXT, FAULT or EXIT (an MMIO read or write,
+    completed like that of a load or store).
+    """
+    for i in range(HYPERVISOR_MEMORY_MATCH.size):
+        if insn & HYPERVISOR_MEMORY_MASK[i] == HYPERVISOR_MEMORY_MATCH[i]:
+            break
+    else:
+        return illegal(st, insn)
+    if st[S.VIRT]:
+        return virtual_instruction(st, insn)
+    hstatus = csr[F.CSR_HSTATUS]
+    if st[S.PRIV] == S.PRV_U and not (hstatus & F.HSTATUS_HU):
+        return illegal(st, insn)
+    context = ((hstatus & F.HSTATUS_SPVP) >> F.HSTATUS_SPVP_SHIFT) + S.CONTEXT_V
+    funct7 = insn >> 25
+    size = np.int64(1) << ((funct7 >> 1) & 3)
+    va = x[(insn >> 15) & 31]
+    rd = (insn >> 7) & 31
+    if funct7 & 1:  # HSV.B, HSV.H, HSV.W
+        status = store_slow(
+            st, csr, ram, tlb_tag, tlb_delta, stats, va, size, x[(insn >> 20) & 31], context
+        )
+        if status == mmu.ACCESS_MMIO:
+            st[S.MMIO_PENDING] = 2
+            st[S.EXIT_REASON] = E.EXIT_MMIO_WRITE
+            return EXIT
+        if status == mmu.ACCESS_HTIF:
+            st[S.EXIT_REASON] = E.EXIT_HALT
+            return EXIT
+        return FAULT if status == mmu.ACCESS_TRAP else NEXT
+    kind = (insn >> 20) & 31
+    access = mmu.ACCESS_LOAD_X if kind == HLVX else mmu.ACCESS_LOAD
+    status, value = load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context)
+    signed_load = kind == HLV_SIGNED
+    if status == mmu.ACCESS_MMIO:
+        st[S.EXIT_RD] = rd
+        st[S.EXIT_SIGNED] = 1 if signed_load else 0
+        st[S.MMIO_PENDING] = 1
+        st[S.EXIT_REASON] = E.EXIT_MMIO_READ
+        return EXIT
+    if status == mmu.ACCESS_TRAP:
+        return FAULT
+    if signed_load and size < 4:
+        sign = np.int64(1) << (8 * size - 1)
+        value = ((value ^ sign) - sign) & MASK32
+    if rd:
+        x[rd] = value
+    return NEXT
 
 
 @njit(cache=True)
@@ -355,11 +516,11 @@ def flush_retired(st, stats, retired):
 
 
 @njit(cache=True)
-def retire_in_mode(st, stats, priv):
-    """Retire one instruction that ran in ``priv`` (the mode may have changed since)."""
+def retire_in_mode(st, stats, context):
+    """Retire one instruction that ran in ``context`` (the mode may have changed since)."""
     st[S.TICKS] += 1
     st[S.RETIRED] += 1
-    stats[S.STAT_INSNS_BY_MODE + priv + 4 * st[S.VIRT]] += 1
+    stats[S.STAT_INSNS_BY_MODE + context] += 1
 
 
 @njit(cache=True)
@@ -396,11 +557,14 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
     them are already in the counters (flushed before any helper that reads time).
     """
     pc = st[S.PC]
-    priv = st[S.PRIV]
-    data_priv = data_privilege(st, csr)
-    fetch_base = mmu.tlb_base(priv, mmu.ACCESS_FETCH)
-    load_base = mmu.tlb_base(data_priv, mmu.ACCESS_LOAD)
-    store_base = mmu.tlb_base(data_priv, mmu.ACCESS_STORE)
+    context = st[S.PRIV] + S.CONTEXT_V * st[S.VIRT]
+    data = data_context(st, csr)
+    fetch_base = mmu.tlb_base(context, mmu.ACCESS_FETCH)
+    load_base = mmu.tlb_base(data, mmu.ACCESS_LOAD)
+    store_base = mmu.tlb_base(data, mmu.ACCESS_STORE)
+    # A TLB tag is vpn + bias; the bias carries the VMID in V=1 contexts (see mmu).
+    fetch_bias = mmu.tlb_tag_bias(csr, context)
+    data_bias = mmu.tlb_tag_bias(csr, data)
     fetch_vpn = -1
     fetch_delta = 0
     has_breakpoints = st[S.N_BREAKPOINTS] > 0
@@ -423,16 +587,16 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
             insn = np.int64(ram32[(pc + fetch_delta) >> 2])
         else:
             index = fetch_base + ((pc >> 12) & (S.TLB_ENTRIES - 1))
-            if tlb_tag[index] == (pc >> 12) + 1:
+            if tlb_tag[index] == (pc >> 12) + fetch_bias:
                 fetch_vpn = pc >> 12
                 fetch_delta = tlb_delta[index]
                 insn = np.int64(ram32[(pc + fetch_delta) >> 2])
             else:
                 flush_retired(st, stats, retired - counted)
                 counted = retired
-                status, insn = fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, priv)
+                status, insn = fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, context)
                 if status != mmu.ACCESS_OK:
-                    return retired + 1, take_exception(st, csr, stats, pc, NO_INSTRUCTION)
+                    return retired + 1, take_exception(x, st, csr, stats, pc, NO_INSTRUCTION)
 
         opcode = insn & 0x7F
         rd = (insn >> 7) & 31
@@ -474,7 +638,7 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
             if funct3 == 3 or funct3 > 5:
                 value = 0
                 fault = illegal_instruction(st, insn)
-            elif tlb_tag[index] == (va >> 12) + 1 and (va & (size - 1)) == 0:
+            elif tlb_tag[index] == (va >> 12) + data_bias and (va & (size - 1)) == 0:
                 offset = va + tlb_delta[index]
                 if size == 4:
                     value = np.int64(ram32[offset >> 2])
@@ -486,7 +650,7 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
                 flush_retired(st, stats, retired - counted)
                 counted = retired
                 status, value = load_slow(
-                    st, csr, ram, tlb_tag, tlb_delta, stats, va, size, data_priv
+                    st, csr, ram, tlb_tag, tlb_delta, stats, va, size, mmu.ACCESS_LOAD, data
                 )
                 if status == mmu.ACCESS_MMIO:
                     st[S.PC] = pc
@@ -510,7 +674,7 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
             index = store_base + ((va >> 12) & (S.TLB_ENTRIES - 1))
             if funct3 > 2:
                 fault = illegal_instruction(st, insn)
-            elif tlb_tag[index] == (va >> 12) + 1 and (va & (size - 1)) == 0:
+            elif tlb_tag[index] == (va >> 12) + data_bias and (va & (size - 1)) == 0:
                 offset = va + tlb_delta[index]
                 if size == 4:
                     ram32[offset >> 2] = b
@@ -530,7 +694,7 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
             else:
                 flush_retired(st, stats, retired - counted)
                 counted = retired
-                status = store_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, b, data_priv)
+                status = store_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, b, data)
                 if status == mmu.ACCESS_MMIO:
                     st[S.PC] = pc
                     st[S.EXIT_PC] = pc
@@ -639,32 +803,38 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
         elif opcode == I.OPCODE_AMO:
             flush_retired(st, stats, retired - counted)
             counted = retired
-            outcome = execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, data_priv)
+            outcome = execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, data)
             fault = outcome == FAULT
         elif opcode == I.OPCODE_SYSTEM:
             flush_retired(st, stats, retired - counted)
             counted = retired
             st[S.PC] = pc
-            outcome = execute_system(x, csr, st, tlb_tag, insn, pc)
+            if funct3 == 4:
+                outcome = execute_hypervisor_memory(
+                    x, csr, st, ram, tlb_tag, tlb_delta, stats, insn
+                )
+            else:
+                outcome = execute_system(x, csr, st, tlb_tag, insn, pc)
             if outcome == NEXT or outcome == JUMP:
                 if outcome == NEXT:
                     st[S.PC] = next_pc
-                retire_in_mode(st, stats, priv)  # xRET retires in the mode it leaves
+                retire_in_mode(st, stats, context)  # xRET retires in the mode it leaves
                 return retired + 1, E.EXIT_NONE
             if outcome == EXIT:
                 st[S.EXIT_PC] = pc
                 st[S.EXIT_INSN] = insn
-                if st[S.EXIT_REASON] == E.EXIT_WFI:
-                    st[S.PC] = next_pc  # the WFI retires; the hart waits after it
+                reason = st[S.EXIT_REASON]
+                if reason == E.EXIT_WFI or reason == E.EXIT_HALT:
+                    st[S.PC] = next_pc  # the instruction retires; the hart stops after it
                     flush_retired(st, stats, 1)
-                return retired + 1, st[S.EXIT_REASON]
+                return retired + 1, reason
             fault = True
         else:
             fault = illegal_instruction(st, insn)
 
         if fault:
             flush_retired(st, stats, retired - counted)
-            return retired + 1, take_exception(st, csr, stats, pc, insn)
+            return retired + 1, take_exception(x, st, csr, stats, pc, insn)
         pc = next_pc
         retired += 1
 
@@ -674,8 +844,32 @@ def execute(x, csr, st, tlb_tag, tlb_delta, stats, ram, ram16, ram32, limit):
 
 
 @njit(cache=True)
-def take_exception(st, csr, stats, pc, insn):
+def transformed_instruction(x, insn, tval):
+    """The transformed instruction of a load, store, AMO, HLV or HSV (8.6.3): the
+    instruction with its immediate cleared and, in the rs1 field, the distance from
+    the address it meant to access to the faulting address ``tval`` (non-zero only
+    for the later bytes of a misaligned access). 0 for other instructions."""
+    opcode = insn & 0x7F
+    base = x[(insn >> 15) & 31]
+    if opcode == I.OPCODE_LOAD:
+        va = base + (signed(insn) >> 20)
+        kept = insn & 0x00007FFF  # funct3, rd, opcode
+    elif opcode == I.OPCODE_STORE:
+        va = base + ((signed(insn) >> 25 << 5) | ((insn >> 7) & 31))
+        kept = insn & 0x01F0707F  # rs2, funct3, opcode
+    elif opcode == I.OPCODE_AMO or opcode == I.OPCODE_SYSTEM:
+        va = base
+        kept = insn & ~(31 << 15)  # everything but rs1
+    else:
+        return 0
+    return kept | (((tval - va) & 31) << 15)
+
+
+@njit(cache=True)
+def take_exception(x, st, csr, stats, pc, insn):
     """Deliver the exception recorded in st, or exit if Python owns its target."""
+    if st[S.EXC_TINST] == mmu.TINST_TRANSFORM:
+        st[S.EXC_TINST] = transformed_instruction(x, insn, st[S.EXC_TVAL])
     return trap.take(st, csr, stats, st[S.EXC_CAUSE], trap.EXCEPTION, st[S.EXC_TVAL], pc, insn)
 
 
@@ -714,6 +908,10 @@ def run(state, ram, budget):
         reason = E.EXIT_BUDGET
     if reason == E.EXIT_BUDGET:
         st[S.EXIT_PC] = st[S.PC]
+    if reason != E.EXIT_TRAP:
+        st[S.EXIT_HTVAL] = 0
+        st[S.EXIT_HTINST] = 0
+        st[S.EXIT_GVA] = 0
     st[S.EXIT_REASON] = reason
     stats[S.STAT_EXITS + reason] += 1
     return (
@@ -728,4 +926,9 @@ def run(state, ram, budget):
         st[S.EXIT_VALUE],
         st[S.EXIT_RD],
         st[S.EXIT_SIGNED],
+        st[S.EXIT_HTVAL],
+        st[S.EXIT_HTINST],
+        st[S.EXIT_GVA],
+        st[S.VIRT],
+        st[S.PRIV],
     )

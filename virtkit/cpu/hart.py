@@ -24,13 +24,25 @@ from virtkit.isa import csrs
 from virtkit.isa.causes import EXCEPTION_NAMES, INTERRUPT_NAMES
 from virtkit.isa.registers import ABI_NAMES, register_number
 
-# Which trap targets Python owns, by name (see Hart.trap_exits).
+# Which trap targets Python owns, by name (see Hart.trap_exits). With the hypervisor
+# extension S-mode is HS-mode, so "HS" and "M+HS" are other names of "S" and "M+S".
 TRAP_OWNERS = {
     "none": 0,
     "M": S.TRAP_EXIT_M,
     "S": S.TRAP_EXIT_S,
     "M+S": S.TRAP_EXIT_M | S.TRAP_EXIT_S,
     "all": S.TRAP_EXIT_ALL,
+    "HS": S.TRAP_EXIT_S,
+    "M+HS": S.TRAP_EXIT_M | S.TRAP_EXIT_S,
+}
+# hart.mode names: the privileged spec's modes (8.1), HS-mode being "S" (or "HS").
+_MODE_LEVELS = {
+    "U": (S.PRV_U, 0),
+    "S": (S.PRV_S, 0),
+    "HS": (S.PRV_S, 0),
+    "M": (S.PRV_M, 0),
+    "VU": (S.PRV_U, 1),
+    "VS": (S.PRV_S, 1),
 }
 
 
@@ -108,12 +120,13 @@ class CSRs:
 
 
 class Hart:
-    """One RV32IMA hart with M, S and U modes, Sv32 and PMP.
+    """One RV32IMA hart with M, S and U modes, the H extension, Sv32 and PMP.
 
     ``trap_exits`` says which traps exit to Python instead of being taken: "none"
     (bare-metal code handles its own traps), "M" (a Python firmware owns M-mode),
-    "S", "M+S", or "all" (trap-and-emulate). ``ticks_per_mtime`` is how many
-    instructions make one tick of mtime.
+    "S" (a Python hypervisor or kernel owns HS-mode; also called "HS"), "M+S" (or
+    "M+HS"), or "all" (trap-and-emulate, including traps a guest takes in VS-mode).
+    ``ticks_per_mtime`` is how many instructions make one tick of mtime.
     """
 
     def __init__(
@@ -178,6 +191,7 @@ class Hart:
         a = self.arrays
         a.x[:] = 0
         a.csr[:] = 0
+        a.csr[csrfile.CSR_MIDELEG] = csrfile.MIDELEG_READ_ONLY_ONE
         a.tlb_tag[:] = 0
         st = a.st
         configuration = (
@@ -211,20 +225,27 @@ class Hart:
 
     @property
     def mode(self) -> str:
-        """The privilege mode: "M", "S" or "U"."""
-        return S.MODE_NAMES[int(self.arrays.st[S.PRIV])]
+        """The mode: "M", "S" (HS-mode), "U", or with V=1 "VS" or "VU"."""
+        st = self.arrays.st
+        return S.mode_name(int(st[S.PRIV]), int(st[S.VIRT]))
 
     @mode.setter
     def mode(self, name: str) -> None:
-        levels = {v: k for k, v in S.MODE_NAMES.items()}
-        if name not in levels:
-            raise ValueError(f"mode must be one of 'M', 'S', 'U', got {name!r}")
-        self.arrays.st[S.PRIV] = levels[name]
+        if name not in _MODE_LEVELS:
+            allowed = ", ".join(repr(k) for k in _MODE_LEVELS)
+            raise ValueError(f"mode must be one of {allowed}, got {name!r}")
+        self.arrays.st[S.PRIV], self.arrays.st[S.VIRT] = _MODE_LEVELS[name]
 
     @property
     def virtual(self) -> bool:
-        """The V bit of the hypervisor extension (always False without H)."""
+        """The V bit of the hypervisor extension: the hart runs a guest (VS or VU)."""
         return bool(self.arrays.st[S.VIRT])
+
+    @virtual.setter
+    def virtual(self, value: bool) -> None:
+        if value and self.arrays.st[S.PRIV] == S.PRV_M:
+            raise ValueError("M-mode has no V=1 counterpart: set hart.mode first")
+        self.arrays.st[S.VIRT] = int(bool(value))
 
     @property
     def mtime(self) -> int:
@@ -242,6 +263,17 @@ class Hart:
             self.arrays.st[S.EXT_IRQ] &= ~mip_bit
 
     # -- memory ---------------------------------------------------------------------------
+    def sfence_vma(self) -> None:
+        """What SFENCE.VMA with rs1 = rs2 = x0 does in M-mode: forget every cached
+        translation. For a Python kernel or firmware that changed page tables."""
+        mmu.tlb_flush(self.arrays.tlb_tag)
+
+    def hfence_gvma(self) -> None:
+        """What HFENCE.GVMA does (8.3.2): forget the guests' cached translations. For a
+        Python hypervisor that changed or removed a G-stage PTE; making an invalid
+        PTE valid needs no fence, since failed translations are never cached."""
+        mmu.tlb_flush_virtual(self.arrays.tlb_tag)
+
     @property
     def ram_base(self) -> int:
         return S.RAM_BASE
@@ -355,14 +387,42 @@ class Hart:
         st[S.PC] = (st[S.PC] + 4) & 0xFFFFFFFF
         core.flush_retired(st, self.arrays.stats, 1)
 
-    def take_trap(self, cause: int, tval: int = 0, *, interrupt: bool = False) -> None:
-        """Deliver a trap architecturally at the current pc (e.g. after a TRAP exit)."""
+    def take_trap(
+        self,
+        cause: int,
+        tval: int = 0,
+        *,
+        interrupt: bool = False,
+        htval: int = 0,
+        htinst: int = 0,
+        gva: bool | None = None,
+    ) -> None:
+        """Deliver a trap architecturally at the current pc (e.g. after a TRAP exit).
+
+        ``htval``, ``htinst`` and ``gva`` are what the hypervisor extension records on
+        a trap into M- or HS-mode (pass those of the exit to deliver it unchanged);
+        ``gva`` by default says whether ``tval`` is a guest virtual address because
+        the hart runs with V=1 and the cause writes an address to tval.
+        """
         names = INTERRUPT_NAMES if interrupt else EXCEPTION_NAMES
         if cause not in names:
             kind = "interrupt" if interrupt else "exception"
             raise ValueError(f"{cause} is not an {kind} cause; known: {sorted(names)}")
-        self.arrays.st[S.MMIO_PENDING] = 0
-        trap.enter(self.arrays.st, self.arrays.csr, cause, interrupt, tval, self.pc)
+        st = self.arrays.st
+        if gva is None:
+            gva = not interrupt and self.virtual and (trap.GVA_CAUSES >> cause) & 1
+        st[S.MMIO_PENDING] = 0
+        trap.enter(
+            st,
+            self.arrays.csr,
+            cause,
+            trap.INTERRUPT if interrupt else trap.EXCEPTION,
+            tval,
+            self.pc,
+            htval,
+            htinst,
+            1 if gva else 0,
+        )
 
     # -- statistics ----------------------------------------------------------------------------
     @property
@@ -372,7 +432,7 @@ class Hart:
         by_mode = {}
         for priv, name in S.MODE_NAMES.items():
             for virt in (0, 1):
-                count = int(s[S.STAT_INSNS_BY_MODE + priv + 4 * virt])
+                count = int(s[S.STAT_INSNS_BY_MODE + priv + S.CONTEXT_V * virt])
                 if count:
                     by_mode[("V" + name) if virt else name] = count
         traps = {}

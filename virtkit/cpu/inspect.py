@@ -37,6 +37,28 @@ DEFAULT_CSRS = (
     "stval",
     "satp",
 )
+# The CSRs of the hypervisor extension a lesson on hardware virtualization looks at
+# (privileged spec 20211203, 8.2 and 8.4).
+HYPERVISOR_CSRS = (
+    "hstatus",
+    "hedeleg",
+    "hideleg",
+    "hvip",
+    "hip",
+    "hie",
+    "htval",
+    "htinst",
+    "hgatp",
+    "vsstatus",
+    "vstvec",
+    "vsepc",
+    "vscause",
+    "vstval",
+    "vsatp",
+    "mstatush",
+    "mtval2",
+    "mtinst",
+)
 TVEC_MODES = {0: "Direct", 1: "Vectored"}
 CAUSE_CSRS = ("mcause", "scause", "vscause")
 
@@ -73,8 +95,23 @@ def csr_note(name: str, value: int) -> str:
         return f"{TVEC_MODES.get(value & 3, 'reserved')}, base {value & ~3:#010x}"
     if name in ("satp", "vsatp"):
         if value >> 31:
-            return f"Sv32, root table at {(value & 0x3FFFFF) << 12:#010x}"
+            where = "guest physical " if name == "vsatp" else ""
+            return f"Sv32, root table at {where}{(value & 0x3FFFFF) << 12:#010x}"
         return "Bare (no translation)"
+    if name == "hgatp":
+        if value >> 31:
+            vmid = (value >> 22) & 0x7F
+            return f"Sv32x4, 16 KiB root table at {(value & 0x3FFFFC) << 12:#010x}, VMID {vmid}"
+        return "Bare (guest physical = supervisor physical)"
+    if name in ("htval", "mtval2") and value:
+        return f"guest physical address {value << 2:#x}"
+    if name in ("hstatus", "mstatush"):
+        previous = "SPV" if name == "hstatus" else "MPV"
+        fields = csrs.BY_NAME[name].decode(value)
+        text = f"last trap came from {'V=1' if fields[previous] else 'V=0'}"
+        if fields["GVA"]:
+            text += ", tval was a guest virtual address"
+        return text
     if name in ("mstatus", "sstatus") and "MPP" in csrs.BY_NAME[name].decode(value):
         mpp = csrs.BY_NAME[name].field("MPP").get(value)
         return f"MPP = {csrs.PRIVILEGE_NAMES[mpp]}"

@@ -1,19 +1,28 @@
-"""Address translation and physical memory: Sv32, PMP, the TLB, RAM, the CLINT.
+"""Address translation and physical memory: Sv32, two-stage translation, PMP, the TLB.
 
 Sources: privileged spec 20211203, 4.3 "Sv32: Page-Based 32-bit Virtual-Memory
-Systems" (the walk in 4.3.2 is followed step by step in ``sv32_walk``), 3.7
-"Physical Memory Protection", 3.1.6.3 (MPRV, MXR, SUM), and the CLINT layout of QEMU's
-virt board (msip at 0x0, mtimecmp at 0x4000, mtime at 0xBFF8).
+Systems" (the walk in 4.3.2 is followed step by step in ``first_stage_walk``), 8.5
+"Two-Stage Address Translation" of the hypervisor extension (VS-stage from vsatp,
+G-stage Sv32x4 from hgatp in ``g_stage_walk``, guest-page faults), 3.7 "Physical
+Memory Protection", 3.1.6.3 (MPRV, MXR, SUM), and the CLINT layout of QEMU's virt
+board (msip at 0x0, mtimecmp at 0x4000, mtime at 0xBFF8).
 
 The TLB is a cache of successful translations, one direct-mapped array per
-(context, access type), where the context is the effective privilege. Keeping fetch,
-load and store apart means a store always misses until the page's D bit is set, and a
-page with execute-only permission never serves a load. Only RAM pages whose whole 4 KiB
-passes the PMP check are cached, so a TLB hit needs no further check. Everything that
-is not a hit takes the slow path here: walk, PMP, then RAM, the CLINT, an MMIO exit
-to Python, or an access fault. Any change that could invalidate an entry (satp,
-SFENCE.VMA, SUM, MXR, PMP) flushes the whole TLB: a TLB is a cache, so flushing more
-than the spec requires is always allowed.
+(context, access type), where the context is the effective privilege plus 4 when
+the access is made with V=1 (see virtkit.cpu.state). Keeping fetch, load and store
+apart means a store always misses until the page's D bit is set, and a page with
+execute-only permission never serves a load. A V=1 entry maps a guest virtual page
+straight to RAM through both stages, and its tag carries hgatp.VMID above the page
+number, so one virtual machine's entries never match another's; V=0 and V=1 entries
+live in different arrays and cannot mix either. Only RAM pages whose whole 4 KiB
+passes the PMP check are cached, so a TLB hit needs no further check. Everything
+that is not a hit takes the slow path here: walk, PMP, then RAM, the CLINT, an MMIO
+exit to Python, or an access fault. Any change that could invalidate an entry flushes
+all entries it could touch: satp, SFENCE.VMA in HS-mode, SUM, MXR and PMP the whole
+TLB; vsatp, vsstatus.SUM/MXR, SFENCE.VMA in VS-mode, HFENCE.VVMA and HFENCE.GVMA the
+V=1 arrays. A TLB is a cache, so flushing more than the spec requires is always
+allowed. Writing hgatp flushes nothing: entries of other VMIDs cannot match, and the
+spec asks for HFENCE.GVMA when one VMID's G-stage tables change (8.2.10).
 """
 
 from __future__ import annotations
@@ -31,6 +40,9 @@ from virtkit.isa import csrs
 ACCESS_FETCH = np.int64(0)
 ACCESS_LOAD = np.int64(1)
 ACCESS_STORE = np.int64(2)
+# HLVX.HU/HLVX.WU (8.3.1): a load that needs execute permission instead of read
+# permission at both stages; it faults like a load and is never cached in the TLB.
+ACCESS_LOAD_X = np.int64(3)
 
 # Access sizes in bytes.
 BYTE = np.int64(1)
@@ -44,11 +56,35 @@ ACCESS_MMIO = 2  # the access leaves the core: exit information is recorded
 ACCESS_HTIF = 3  # a store reached HTIF's tohost word: the host must look at it
 
 CSR_SATP = csrs.number("satp")
+CSR_VSATP = csrs.number("vsatp")
+CSR_HGATP = csrs.number("hgatp")
 CSR_MSTATUS = csrs.number("mstatus")
+CSR_VSSTATUS = csrs.number("vsstatus")
 CSR_PMPCFG0 = csrs.number("pmpcfg0")
 CSR_PMPADDR0 = csrs.number("pmpaddr0")
 MSTATUS_SUM = csrs.mask("mstatus", "SUM")
 MSTATUS_MXR = csrs.mask("mstatus", "MXR")
+ATP_MODE_SHIFT = csrs.shift("satp", "MODE")  # satp, vsatp, hgatp: 1 = Sv32 / Sv32x4
+ATP_PPN = csrs.mask("satp", "PPN")
+HGATP_VMID_SHIFT = csrs.shift("hgatp", "VMID")
+HGATP_VMID = csrs.mask("hgatp", "VMID") >> HGATP_VMID_SHIFT
+TLB_VMID_SHIFT = 21  # a tag is vpn + 1 (up to 2^20), with the VMID above it
+
+# The trap instruction value of a guest-page fault (8.6.3): the
+# implicit reads and writes of the VS-stage walk get these pseudoinstructions; a fault
+# on the explicit access of a load, store or AMO gets the transformed instruction,
+# which only the core can compute (it knows the instruction): TINST_TRANSFORM asks it.
+TINST_VS_READ = np.int64(0x00002000)
+TINST_VS_WRITE = np.int64(0x00002020)
+TINST_TRANSFORM = np.int64(-1)
+NO_TINST = np.int64(0)
+
+# Flags passed to the walks (np.int64 rather than bool literals, for the same reason).
+HS_STAGE = np.int64(0)  # first_stage_walk from satp, V=0
+VS_STAGE = np.int64(1)  # first_stage_walk from vsatp, V=1
+G_STAGE_USER = np.int64(1)  # every G-stage access is a U-level one (8.5.1) ...
+G_STAGE_SUM = np.int64(0)  # ... so SUM has nothing to do there
+IMPLICIT_MXR = np.int64(0)  # MXR is for explicit loads, not the VS-stage walk's reads
 
 # Sv32 page table entry bits (4.3.1, figure 4.18).
 PTE_V = 1 << 0
@@ -62,6 +98,7 @@ PTE_D = 1 << 7
 PAGE_SIZE = np.int64(4096)
 PTE_SIZE = np.int64(4)
 LEVELS = 2
+SV32X4_ROOT_VPN = 0xFFF  # Sv32x4 (8.5.1): vpn[1] of a guest physical address is 12 bits
 
 # PMP configuration bits (3.7.1).
 PMP_R = 1
@@ -80,18 +117,18 @@ PMP_ENTRIES = 16
 def page_fault(access):
     if access == ACCESS_FETCH:
         return C.CAUSE_FETCH_PAGE_FAULT
-    if access == ACCESS_LOAD:
-        return C.CAUSE_LOAD_PAGE_FAULT
-    return C.CAUSE_STORE_PAGE_FAULT
+    if access == ACCESS_STORE:
+        return C.CAUSE_STORE_PAGE_FAULT
+    return C.CAUSE_LOAD_PAGE_FAULT
 
 
 @njit(cache=True)
 def access_fault(access):
     if access == ACCESS_FETCH:
         return C.CAUSE_FETCH_ACCESS
-    if access == ACCESS_LOAD:
-        return C.CAUSE_LOAD_ACCESS
-    return C.CAUSE_STORE_ACCESS
+    if access == ACCESS_STORE:
+        return C.CAUSE_STORE_ACCESS
+    return C.CAUSE_LOAD_ACCESS
 
 
 @njit(cache=True)
@@ -99,6 +136,21 @@ def raise_exception(st, cause, tval):
     """Record an exception for the core to take once the helper returns."""
     st[S.EXC_CAUSE] = cause
     st[S.EXC_TVAL] = tval & 0xFFFFFFFF
+
+
+@njit(cache=True)
+def raise_guest_page_fault(st, access, va, gpa, tinst):
+    """A G-stage fault (8.5.1): tval gets the guest virtual address, htval/mtval2 the
+    guest physical address >> 2, htinst/mtinst ``tinst``."""
+    if access == ACCESS_FETCH:
+        cause = C.CAUSE_FETCH_GUEST_PAGE_FAULT
+    elif access == ACCESS_STORE:
+        cause = C.CAUSE_STORE_GUEST_PAGE_FAULT
+    else:
+        cause = C.CAUSE_LOAD_GUEST_PAGE_FAULT
+    raise_exception(st, cause, va)
+    st[S.EXC_TVAL2] = gpa >> 2
+    st[S.EXC_TINST] = tinst
 
 
 # -- PMP ----------------------------------------------------------------------------
@@ -141,6 +193,8 @@ def pmp_check(csr, pa, size, priv, access):
             return (cfg & PMP_X) != 0
         if access == ACCESS_LOAD:
             return (cfg & PMP_R) != 0
+        if access == ACCESS_LOAD_X:  # HLVX needs both (8.3.1)
+            return (cfg & PMP_R) != 0 and (cfg & PMP_X) != 0
         return (cfg & PMP_W) != 0
     # No entry matches: M-mode succeeds, S and U fail since PMP entries exist.
     return priv == S.PRV_M
@@ -186,37 +240,105 @@ def tlb_flush(tlb_tag):
 
 
 @njit(cache=True)
+def tlb_flush_virtual(tlb_tag):
+    """Forget the translations of accesses made with V=1 (VU and VS contexts)."""
+    tlb_tag[S.CONTEXT_V * S.TLB_ACCESS_TYPES * S.TLB_ENTRIES :] = 0
+
+
+@njit(cache=True)
 def tlb_base(context, access):
     """Index of the first entry of the (context, access type) array."""
     return (context * S.TLB_ACCESS_TYPES + access) * S.TLB_ENTRIES
 
 
-# -- Sv32 -----------------------------------------------------------------------------
+@njit(cache=True)
+def tlb_tag_bias(csr, context):
+    """What a page number is added to to make its tag in this context's arrays: 1
+    (0 marks an empty entry), and with V=1 also the current VMID above the vpn."""
+    if context < S.CONTEXT_V:
+        return np.int64(1)
+    return 1 + (((csr[CSR_HGATP] >> HGATP_VMID_SHIFT) & HGATP_VMID) << TLB_VMID_SHIFT)
+
+
+# -- Sv32 and two-stage translation -----------------------------------------------------
 
 
 @njit(cache=True)
-def sv32_walk(st, csr, ram, va, access, priv):
-    """Translate ``va`` by the Sv32 algorithm of 4.3.2; returns the physical address.
+def leaf_allows(pte, access, user, sum_, mxr):
+    """4.3.2 step 5: whether a leaf PTE grants ``access``.
 
-    Returns -1 after recording a page fault or access fault. Sets A, and D on
-    stores, in hardware (4.3.1 allows either this or a page fault; this is simpler
-    for software and is what QEMU does).
+    ``user`` (non-zero): the access is U-level (U-mode, VU-mode, and every G-stage
+    access, 8.5.1); otherwise it is S-level, which may touch U pages only with ``sum_``,
+    and never execute them. ``mxr``: execute permission also grants loads.
     """
-    satp = csr[CSR_SATP]
+    if access == ACCESS_FETCH:
+        allowed = (pte & PTE_X) != 0
+    elif access == ACCESS_LOAD:
+        allowed = (pte & PTE_R) != 0 or (mxr != 0 and (pte & PTE_X) != 0)
+    elif access == ACCESS_LOAD_X:
+        allowed = (pte & PTE_X) != 0
+    else:
+        allowed = (pte & PTE_W) != 0
+    if pte & PTE_U:
+        if user == 0 and (access == ACCESS_FETCH or sum_ == 0):
+            allowed = False
+    elif user != 0:
+        allowed = False
+    return allowed
+
+
+@njit(cache=True)
+def leaf_address(pte, level, address):
+    """4.3.2 step 8: the translated address; a megapage keeps vpn[0] from ``address``."""
+    ppn = pte >> 10
+    if level > 0:
+        return ((ppn >> 10) << 22) | (address & 0x3FFFFF)
+    return (ppn << 12) | (address & 0xFFF)
+
+
+@njit(cache=True)
+def first_stage_walk(st, csr, ram, va, access, priv, stage):
+    """Translate ``va`` by the Sv32 algorithm of 4.3.2 from satp (``HS_STAGE``), or as
+    the VS-stage of 8.5 from vsatp (``VS_STAGE``); returns the (guest) physical address,
+    or -1.
+
+    In the VS-stage the page tables live in guest physical memory: every PTE address
+    goes through the G-stage as an implicit load (an implicit store to set A or D),
+    and a G-stage fault there is reported for the original access with htval holding
+    the PTE's guest physical address (8.5.1, 8.6.3). vsstatus.SUM applies instead of
+    sstatus.SUM; vsstatus.MXR and HS-level MXR both make executable pages readable.
+
+    Sets A, and D on stores, in hardware (4.3.1 allows either this or a page fault;
+    this is simpler for software and is what QEMU does).
+    """
     mstatus = csr[CSR_MSTATUS]
+    if stage == VS_STAGE:
+        atp = csr[CSR_VSATP]
+        sum_ = csr[CSR_VSSTATUS] & MSTATUS_SUM
+        mxr = (csr[CSR_VSSTATUS] | mstatus) & MSTATUS_MXR
+    else:
+        atp = csr[CSR_SATP]
+        sum_ = mstatus & MSTATUS_SUM
+        mxr = mstatus & MSTATUS_MXR
     # Step 1: a = satp.ppn * PAGESIZE, i = LEVELS - 1.
-    a = (satp & 0x3FFFFF) * PAGE_SIZE
+    a = (atp & ATP_PPN) * PAGE_SIZE
     i = LEVELS - 1
     while True:
         # Step 2: pte = the PTE at a + va.vpn[i] * PTESIZE, a PMP-checked S-mode read.
-        vpn_i = (va >> (12 + 10 * i)) & 0x3FF
-        pte_addr = a + vpn_i * PTE_SIZE
-        if not in_ram(st, pte_addr, PTE_SIZE) or not pmp_allows(
-            st, csr, pte_addr, PTE_SIZE, S.PRV_S, ACCESS_LOAD
+        pte_address = a + ((va >> (12 + 10 * i)) & 0x3FF) * PTE_SIZE
+        pte_pa = pte_address
+        if stage == VS_STAGE:
+            pte_pa = g_stage_walk(
+                st, csr, ram, pte_address, ACCESS_LOAD, IMPLICIT_MXR, va, access, TINST_VS_READ
+            )
+            if pte_pa < 0:
+                return -1
+        if not in_ram(st, pte_pa, PTE_SIZE) or not pmp_allows(
+            st, csr, pte_pa, PTE_SIZE, S.PRV_S, ACCESS_LOAD
         ):
             raise_exception(st, access_fault(access), va)
             return -1
-        pte = ram_read(ram, pte_addr, PTE_SIZE)
+        pte = ram_read(ram, pte_pa, PTE_SIZE)
         # Step 3: invalid, or the reserved W-without-R combination.
         if not (pte & PTE_V) or (not (pte & PTE_R) and (pte & PTE_W)):
             raise_exception(st, page_fault(access), va)
@@ -230,18 +352,8 @@ def sv32_walk(st, csr, ram, va, access, priv):
             return -1
         a = (pte >> 10) * PAGE_SIZE
     # Step 5: a leaf; check its permissions against the access and the privilege.
-    allowed = True
-    if access == ACCESS_FETCH:
-        allowed = (pte & PTE_X) != 0
-    elif access == ACCESS_LOAD:
-        allowed = (pte & PTE_R) != 0 or ((mstatus & MSTATUS_MXR) != 0 and (pte & PTE_X) != 0)
-    else:
-        allowed = (pte & PTE_W) != 0
-    if pte & PTE_U:
-        if priv == S.PRV_S and (access == ACCESS_FETCH or not (mstatus & MSTATUS_SUM)):
-            allowed = False
-    elif priv == S.PRV_U:
-        allowed = False
+    user = 1 if priv == S.PRV_U else 0
+    allowed = leaf_allows(pte, access, user, sum_, mxr)
     # Step 6: a megapage's ppn[0] must be zero.
     if i > 0 and ((pte >> 10) & 0x3FF) != 0:
         allowed = False
@@ -251,40 +363,114 @@ def sv32_walk(st, csr, ram, va, access, priv):
     # Step 7: A and D, updated in hardware.
     wanted = PTE_A | (PTE_D if access == ACCESS_STORE else 0)
     if (pte & wanted) != wanted:
-        if not pmp_allows(st, csr, pte_addr, PTE_SIZE, S.PRV_S, ACCESS_STORE):
+        if stage == VS_STAGE:
+            pte_pa = g_stage_walk(
+                st, csr, ram, pte_address, ACCESS_STORE, IMPLICIT_MXR, va, access, TINST_VS_WRITE
+            )
+            if pte_pa < 0:
+                return -1
+        if not pmp_allows(st, csr, pte_pa, PTE_SIZE, S.PRV_S, ACCESS_STORE):
             raise_exception(st, access_fault(access), va)
             return -1
-        ram_write(ram, pte_addr, PTE_SIZE, pte | wanted)
-    # Step 8: the physical address; a megapage takes vpn[0] from the virtual address.
-    ppn = pte >> 10
-    if i > 0:
-        return ((ppn >> 10) << 22) | (va & 0x3FFFFF)
-    return (ppn << 12) | (va & 0xFFF)
+        ram_write(ram, pte_pa, PTE_SIZE, pte | wanted)
+    # Step 8: the physical address.
+    return leaf_address(pte, i, va)
 
 
 @njit(cache=True)
-def translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, priv):
-    """Virtual to physical for an access at effective privilege ``priv``.
+def g_stage_walk(st, csr, ram, gpa, check, mxr, va, access, tinst):
+    """G-stage translation (8.5.1): guest physical ``gpa`` to supervisor physical, or -1.
+
+    hgatp.MODE Bare maps each address to itself; Sv32x4 is the Sv32 walk of 4.3.2 from
+    a 16 KiB root whose vpn[1] is gpa bits 33:22, with these changes: every access is
+    a U-level one, HS-level MXR is the only MXR, and a failed check is a guest-page
+    fault. ``check`` is the access whose permission the leaf must grant (a load or
+    store for the VS-stage walk's own accesses); ``access`` is the original one, whose
+    cause is reported, with tval = ``va`` and htinst/mtinst = ``tinst``.
+    """
+    hgatp = csr[CSR_HGATP]
+    if (hgatp >> ATP_MODE_SHIFT) == 0:
+        return gpa
+    # Step 1: the root's PPN is a multiple of 4 (PPN[1:0] are read-only zero in hgatp).
+    a = (hgatp & ATP_PPN) * PAGE_SIZE
+    i = LEVELS - 1
+    while True:
+        if i == LEVELS - 1:
+            vpn_i = (gpa >> 22) & SV32X4_ROOT_VPN
+        else:
+            vpn_i = (gpa >> 12) & 0x3FF
+        pte_address = a + vpn_i * PTE_SIZE
+        if not in_ram(st, pte_address, PTE_SIZE) or not pmp_allows(
+            st, csr, pte_address, PTE_SIZE, S.PRV_S, ACCESS_LOAD
+        ):
+            raise_exception(st, access_fault(access), va)
+            return -1
+        pte = ram_read(ram, pte_address, PTE_SIZE)
+        if not (pte & PTE_V) or (not (pte & PTE_R) and (pte & PTE_W)):
+            raise_guest_page_fault(st, access, va, gpa, tinst)
+            return -1
+        if (pte & PTE_R) or (pte & PTE_X):
+            break
+        i -= 1
+        if i < 0:
+            raise_guest_page_fault(st, access, va, gpa, tinst)
+            return -1
+        a = (pte >> 10) * PAGE_SIZE
+    allowed = leaf_allows(pte, check, G_STAGE_USER, G_STAGE_SUM, mxr)
+    if i > 0 and ((pte >> 10) & 0x3FF) != 0:
+        allowed = False
+    if not allowed:
+        raise_guest_page_fault(st, access, va, gpa, tinst)
+        return -1
+    wanted = PTE_A | (PTE_D if check == ACCESS_STORE else 0)
+    if (pte & wanted) != wanted:
+        if not pmp_allows(st, csr, pte_address, PTE_SIZE, S.PRV_S, ACCESS_STORE):
+            raise_exception(st, access_fault(access), va)
+            return -1
+        ram_write(ram, pte_address, PTE_SIZE, pte | wanted)
+    return leaf_address(pte, i, gpa)
+
+
+@njit(cache=True)
+def translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context):
+    """Virtual to physical for an access in ``context`` (privilege + 4 * V).
 
     Returns the physical address, or -1 after recording an exception. Fills the
     TLB when the page is RAM and its whole 4 KiB passes PMP.
     """
     stats[S.STAT_TLB_MISSES] += 1
-    satp = csr[CSR_SATP]
-    if priv == S.PRV_M or (satp >> 31) == 0:
+    priv = context & 3
+    if context >= S.CONTEXT_V:
+        # Two-stage translation (8.5): the VS-stage unless vsatp is Bare, then the
+        # G-stage with the access's own type; only HS-level MXR reaches the G-stage.
+        gpa = va
+        if csr[CSR_VSATP] >> ATP_MODE_SHIFT:
+            gpa = first_stage_walk(st, csr, ram, va, access, priv, VS_STAGE)
+            if gpa < 0:
+                return -1
+        mxr = csr[CSR_MSTATUS] & MSTATUS_MXR if access == ACCESS_LOAD else 0
+        tinst = NO_TINST if access == ACCESS_FETCH else TINST_TRANSFORM
+        pa = g_stage_walk(st, csr, ram, gpa, access, mxr, va, access, tinst)
+        if pa < 0:
+            return -1
+    elif priv == S.PRV_M or (csr[CSR_SATP] >> ATP_MODE_SHIFT) == 0:
         pa = va
     else:
-        pa = sv32_walk(st, csr, ram, va, access, priv)
+        pa = first_stage_walk(st, csr, ram, va, access, priv, HS_STAGE)
         if pa < 0:
             return -1
     if not pmp_allows(st, csr, pa, size, priv, access):
         raise_exception(st, access_fault(access), va)
         return -1
     page = pa & ~0xFFF
-    if in_ram(st, page, PAGE_SIZE) and pmp_allows(st, csr, page, PAGE_SIZE, priv, access):
+    if (
+        access != ACCESS_LOAD_X
+        and in_ram(st, page, PAGE_SIZE)
+        and pmp_allows(st, csr, page, PAGE_SIZE, priv, access)
+    ):
         vpn = va >> 12
-        index = tlb_base(priv, access) + (vpn & (S.TLB_ENTRIES - 1))
-        tlb_tag[index] = vpn + 1
+        index = tlb_base(context, access) + (vpn & (S.TLB_ENTRIES - 1))
+        tlb_tag[index] = vpn + tlb_tag_bias(csr, context)
         tlb_delta[index] = (page - S.RAM_BASE) - (vpn << 12)
     return pa
 

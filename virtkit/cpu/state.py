@@ -16,7 +16,10 @@ and ``ram``, uint8[...], the physical RAM (the core reads it through uint16 and 
 views of the same bytes).
 
 Privilege levels are encoded as in the privileged spec (1.2, table 1.1): U = 0,
-S = 1, M = 3. The V bit (hypervisor extension) has its own slot.
+S = 1, M = 3. The V bit of the hypervisor extension has its own slot; with it the hart
+has the five modes of privileged spec 20211203, 8.1: U, HS (S with V = 0) and M,
+and VU and VS (U and S with V = 1). Where one number must name a mode (the TLB, the
+statistics), it is the *context* ``priv + CONTEXT_V * V``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,14 @@ PRV_U = np.int64(0)
 PRV_S = np.int64(1)
 PRV_M = np.int64(3)
 MODE_NAMES = {int(PRV_U): "U", int(PRV_S): "S", int(PRV_M): "M"}
+VIRTUAL_MODE_NAMES = {int(PRV_U): "VU", int(PRV_S): "VS"}  # the modes with V = 1
+CONTEXT_V = np.int64(4)  # context = priv + CONTEXT_V * V: 0 U, 1 HS, 3 M, 4 VU, 5 VS
+
+
+def mode_name(priv: int, virt: int) -> str:
+    """The name of a mode: "U", "S" (HS-mode), "M", "VU" or "VS"."""
+    return VIRTUAL_MODE_NAMES[priv] if virt else MODE_NAMES[priv]
+
 
 # -- Physical memory map the core itself knows (QEMU virt) -----------------------------
 RAM_BASE = 0x8000_0000
@@ -78,7 +89,15 @@ EXIT_RD = 32
 EXIT_SIGNED = 33
 EXIT_INTERRUPT = 34  # 1 if EXIT_CAUSE is an interrupt code
 N_MMIO_REGIONS = 35  # number of (start, end) pairs in MMIO_REGION_BASE..
-BREAKPOINT_BASE = 40
+# What the hypervisor extension adds to an exception (privileged spec 20211203, 8.6):
+# set by the helper that raises it, consumed and cleared when the trap is taken.
+EXC_TVAL2 = 36  # guest physical address >> 2 of a guest-page fault (for htval/mtval2)
+EXC_TINST = 37  # the trap instruction value (for htinst/mtinst), see virtkit.cpu.mmu
+EXC_GVA = 38  # 1: the faulting access was made as though V = 1 (HLV, HSV, MPRV with MPV)
+EXIT_HTVAL = 39  # a TRAP exit's htval/mtval2 value, htinst/mtinst value and GVA bit
+EXIT_HTINST = 40
+EXIT_GVA = 41
+BREAKPOINT_BASE = 48
 MAX_BREAKPOINTS = 64
 MMIO_REGION_BASE = BREAKPOINT_BASE + MAX_BREAKPOINTS  # physical ranges that exit as MMIO
 MAX_MMIO_REGIONS = 32
@@ -99,7 +118,7 @@ STAT_SIZE = 160
 
 # -- TLB geometry (virtkit.cpu.mmu) -------------------------------------------------------
 TLB_ENTRIES = 256  # direct-mapped, per (context, access type)
-TLB_CONTEXTS = 8  # effective privilege 0..3, plus 4 with V=1
+TLB_CONTEXTS = 8  # the context of the access: effective privilege, plus 4 with V=1
 TLB_ACCESS_TYPES = 3  # fetch, load, store
 TLB_SIZE = TLB_CONTEXTS * TLB_ACCESS_TYPES * TLB_ENTRIES
 

@@ -7,7 +7,8 @@
 To see traps that software handles itself, the recorder asks the hart to exit on
 every trap (``trap_exits="all"``), writes the trap down, and then does what the hart
 would have done: it delivers the trap to the level that takes it (privileged spec
-20211203, 3.1.8: medeleg/mideleg decide; delegation never lowers the privilege), or,
+20211203, 3.1.8: medeleg/mideleg decide, and from VS- or VU-mode 8.6.2: hedeleg/hideleg
+may hand it on to VS-mode; delegation never lowers the privilege), or,
 when Python owns that level under the hart's original ``trap_exits``, returns the
 exit to the caller as ``hart.run`` would. Nothing about the program's behaviour
 changes; only who looks at the trap first.
@@ -18,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from virtkit.cpu import exits as E
+from virtkit.cpu import trap
 from virtkit.isa.disasm import disassemble
 
 
@@ -26,7 +28,7 @@ class TrapRow:
     sequence: int
     instret: int  # instructions retired when it happened
     pc: int
-    mode: str  # the mode the hart was in
+    mode: str  # the mode the hart was in: "U", "S", "M", "VU" or "VS"
     kind: str  # "trap" or the exit's name ("EBREAK", "MMIO_WRITE", ...)
     cause: str  # the cause name for traps, a short description for other exits
     tval: int
@@ -40,12 +42,15 @@ class TrapRow:
         )
 
 
+# Target modes by trap level; HS-mode is "S", as in hart.mode and hart.trap_exits.
+_TARGET_NAMES = {int(trap.LEVEL_M): "M", int(trap.LEVEL_HS): "S", int(trap.LEVEL_VS): "VS"}
+
+
 def target_mode(hart, exit: E.Exit) -> str:
-    """The mode that takes the trap of a TRAP exit (3.1.8)."""
-    deleg = hart.csr["mideleg" if exit.interrupt else "medeleg"]
-    if hart.mode in ("S", "U") and (deleg >> exit.cause) & 1:
-        return "S"
-    return "M"
+    """The mode that takes the trap of a TRAP exit: "M", "S" (HS) or "VS" (3.1.8, 8.6.2)."""
+    a = hart.arrays
+    interrupt = trap.INTERRUPT if exit.interrupt else trap.EXCEPTION
+    return _TARGET_NAMES[int(trap.target_level(a.st, a.csr, exit.cause, interrupt))]
 
 
 class TrapRecorder:
@@ -62,7 +67,7 @@ class TrapRecorder:
         self.rows: list[TrapRow] = []
         self.dropped = 0
         self.owners = {"none": set(), "M": {"M"}, "S": {"S"}, "M+S": {"M", "S"}}.get(
-            hart.trap_exits, {"M", "S"}
+            hart.trap_exits, {"M", "S", "VS"}
         )
         self._sequence = 0
 
@@ -75,11 +80,12 @@ class TrapRecorder:
         """Run at most ``budget`` instructions; returns the first exit the caller must see."""
         hart = self.hart
         start = hart.instret
+        delivered = 0  # traps delivered here: a step each, as in hart.run's budget
         original = hart.trap_exits
         hart.trap_exits = "all"
         try:
             while True:
-                exit = hart.run(max(budget - (hart.instret - start), 1))
+                exit = hart.run(max(budget - (hart.instret - start) - delivered, 1))
                 if exit.reason != E.EXIT_TRAP:
                     if exit.reason != E.EXIT_BUDGET:
                         self._record(exit, exit.name, _exit_description(exit), "the caller")
@@ -89,9 +95,17 @@ class TrapRecorder:
                     self._record(exit, "trap", exit.cause_name, f"Python ({mode}-mode exit)")
                     return exit
                 row = self._record(exit, "trap", exit.cause_name, "")
-                hart.take_trap(exit.cause, exit.tval, interrupt=bool(exit.interrupt))
+                hart.take_trap(
+                    exit.cause,
+                    exit.tval,
+                    interrupt=bool(exit.interrupt),
+                    htval=exit.htval,
+                    htinst=exit.htinst,
+                    gva=bool(exit.gva),
+                )
                 self.rows[-1] = replace(row, handled_by=f"{mode}-mode handler at {hart.pc:#010x}")
-                if hart.instret - start >= budget:
+                delivered += 1
+                if hart.instret - start + delivered >= budget:
                     return E.Exit(E.EXIT_BUDGET, hart.pc)
         finally:
             hart.trap_exits = original

@@ -478,7 +478,8 @@ class Machine:
 # compressed pickle of plain data only (numbers, strings, bytes, lists, dicts, deques),
 # which _SnapshotUnpickler enforces. RAM is compressed once more on its own inside it.
 SNAPSHOT_MAGIC = b"VKSNAP\0\0"
-SNAPSHOT_VERSION = 1
+# 2: the hart's state layout of the H extension (virtkit.cpu.state slots moved).
+SNAPSHOT_VERSION = 2
 SNAPSHOT_HEADER = struct.Struct("<8sII")
 # Device attributes saved in a snapshot: the plain data. Callbacks, the hart and open
 # files are wiring, rebuilt by Machine(); a file-backed disk is reopened, not copied.

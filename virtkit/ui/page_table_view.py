@@ -1,8 +1,11 @@
 """``PageTableView``: the Sv32 walk of a virtual address the student types.
 
 Each level shows the PTE read and decoded and the decision taken; the last line is
-the physical address or the fault. The walk is ``virtkit.cpu.sv32.walk``.
-``walk_html`` draws any such walk, for the views that show several side by side.
+the physical address or the fault. The walk is ``virtkit.cpu.sv32.walk``. For a
+guest's mode (VS or VU) it has two stages: each VS-stage level is followed by the
+G-stage rows that found its PTE, and the guest physical address it ends with by the
+G-stage rows that find the supervisor physical address. ``walk_html`` draws any such
+walk, for the views that show several side by side.
 """
 
 from __future__ import annotations
@@ -16,20 +19,36 @@ WALK_HEADER = ["level", "PTE address", "PTE", "flags", "ppn", "decision"]
 
 
 def walk_html(result: sv32.Walk, title: str | None = None) -> str:
-    """One walk as HTML: a heading, a row per level, and the outcome in bold."""
-    rows = [
-        [
-            str(level.level),
-            f"{level.pte_address:#010x}",
-            f"{level.pte.value:#010x}" if level.pte else "-",
-            level.pte.flags if level.pte else "-",
-            f"{level.pte.ppn:#x}" if level.pte else "-",
-            level.decision,
-        ]
-        for level in result.levels
-    ]
+    """One walk as HTML: a heading, a row per level, and the outcome in bold.
+
+    A two-stage walk gets a "stage" column, with each G-stage walk under the level or
+    the address it served."""
     head = title or f"{result.access} of va {result.va:#010x} in {result.mode}-mode"
-    return pre(head) + table(WALK_HEADER, rows) + pre(result.summary, "font-weight: bold")
+    if result.stage == sv32.STAGE_SV32 and result.g_stage is None:
+        rows = [_level_row(level) for level in result.levels]
+        return pre(head) + table(WALK_HEADER, rows) + pre(result.summary, "font-weight: bold")
+    rows: list[list[str]] = []
+    styles: list[str] = []
+    _rows(result, rows, styles)
+    if result.stage == sv32.STAGE_VS and title is None:
+        head += ": VS-stage from vsatp, each table read through the G-stage from hgatp"
+    return (
+        pre(head)
+        + table(["stage", *WALK_HEADER], rows, styles)
+        + pre(result.summary, "font-weight: bold")
+    )
+
+
+def _level_row(level: sv32.Level) -> list[str]:
+    pte = level.pte
+    return [
+        str(level.level),
+        f"{level.pte_address:#010x}",
+        f"{pte.value:#010x}" if pte else "-",
+        pte.flags if pte else "-",
+        f"{pte.ppn:#x}" if pte else "-",
+        level.decision,
+    ]
 
 
 def parse_address(text: str) -> int | None:
@@ -47,7 +66,7 @@ class PageTableView(widgets.VBox):
         self.access_box = widgets.Dropdown(
             options=list(sv32.ACCESSES), value=access, description="access"
         )
-        self.mode_box = widgets.Dropdown(options=["U", "S", "M"], value=mode, description="mode")
+        self.mode_box = widgets.Dropdown(options=list(sv32.MODES), value=mode, description="mode")
         translate = widgets.Button(description="Translate", layout=widgets.Layout(width="auto"))
         translate.on_click(lambda _button: self.update())
         self.va_box.observe(lambda _change: self.update(), names="value")
@@ -68,3 +87,23 @@ class PageTableView(widgets.VBox):
             return
         self.walk = sv32.walk(self.hart, va, self.access_box.value, self.mode_box.value)
         self.output.value = walk_html(self.walk)
+
+
+G_STAGE_ROW = "color: #555;"
+
+
+def _rows(walk: sv32.Walk, rows: list[list[str]], styles: list[str]) -> None:
+    """One row per level, a G-stage walk's rows under the level or address it served."""
+    stage = {sv32.STAGE_SV32: "Sv32", sv32.STAGE_VS: "VS", sv32.STAGE_G: "  G"}[walk.stage]
+    for level in walk.levels:
+        rows.append([stage, *_level_row(level)])
+        styles.append(G_STAGE_ROW if walk.stage == sv32.STAGE_G else "")
+        if level.g_stage is not None:
+            _rows(level.g_stage, rows, styles)
+    if walk.g_stage is not None:
+        gpa = f"guest pa {walk.gpa:#x}"
+        rows.append(
+            ["  G", "", gpa, "", "", "", "the guest physical address, through the G-stage:"]
+        )
+        styles.append(G_STAGE_ROW)
+        _rows(walk.g_stage, rows, styles)

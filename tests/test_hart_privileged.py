@@ -694,3 +694,63 @@ def test_the_core_runs_without_the_jit(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "42"
+
+
+# -- The Popek-Goldberg switch, mip read-modify-write, the pc at a trap exit --------------
+
+
+def test_sstatus_in_u_mode_traps_unless_the_popek_goldberg_switch_is_on():
+    hart, exit = one_instruction("csrr a0, sstatus", "U")
+    assert (exit.reason, exit.cause) == (E.EXIT_TRAP, C.CAUSE_ILLEGAL_INSTRUCTION)
+    for text in ("csrr a0, sstatus", "csrci sstatus, 2", "csrw sstatus, a1"):
+        hart, _ = one_instruction("nop", "U")
+        hart.sstatus_unprivileged = True
+        hart.reset(RAM_BASE)  # the switch is configuration: it survives reset
+        assert hart.sstatus_unprivileged
+        program = assemble(f"{text}\nebreak\n", base=RAM_BASE)
+        hart.write_memory(RAM_BASE, program.to_binary())
+        open_pmp(hart)
+        hart.csr["sstatus"] = 0x22  # SIE and SPIE
+        hart.x["a1"] = 0
+        hart.mode = "U"
+        exit = hart.run(2)
+        # No trap: the CSR instruction retired and the hart reached the ebreak.
+        assert (exit.reason, exit.pc) == (E.EXIT_EBREAK, RAM_BASE + 4), (text, exit)
+        assert hart.csr["sstatus"] == 0x22, f"{text} changed sstatus"
+        if text.startswith("csrr"):
+            assert hart.x["a0"] == 0x22  # the real sstatus, read without a trap
+    # Other CSRs keep trapping: the switch makes only sstatus non-privileged.
+    hart, _ = one_instruction("nop", "U")
+    hart.sstatus_unprivileged = True
+    hart.write_memory(RAM_BASE, assemble("csrr a0, sie\n").to_binary())
+    hart.pc, hart.mode = RAM_BASE, "U"
+    assert hart.run(1).cause == C.CAUSE_ILLEGAL_INSTRUCTION
+
+
+def test_csrrs_on_mip_leaves_the_device_driven_seip_line_alone():
+    """3.1.9: CSRRS/CSRRC use only the software-writable SEIP bit, so a device's line
+    read back by the read-modify-write must not stay set after the device drops it."""
+    hart = make_hart("li t0, 0x20\ncsrs mip, t0\nebreak\n")
+    seip = 1 << C.IRQ_S_EXT
+    hart.set_interrupt_line(seip, True)
+    assert hart.run(10).reason == E.EXIT_EBREAK
+    hart.set_interrupt_line(seip, False)
+    assert hart.csr["mip"] == 0x20  # STIP only: SEIP went with the line
+
+
+@pytest.mark.parametrize(
+    "text, cause",
+    [
+        ("lw a0, 0(zero)", C.CAUSE_LOAD_ACCESS),
+        (".word 0", C.CAUSE_ILLEGAL_INSTRUCTION),
+        ("csrr a0, mstatus", C.CAUSE_ILLEGAL_INSTRUCTION),
+        ("ecall", C.CAUSE_USER_ECALL),
+    ],
+)
+def test_hart_pc_is_the_trapping_instruction_after_a_trap_exit(text, cause):
+    hart = make_hart(f"nop\nnop\n{text}\nnop\n", trap_exits="all")
+    open_pmp(hart)
+    hart.mode = "U"
+    exit = hart.run(100)
+    assert (exit.reason, exit.cause) == (E.EXIT_TRAP, cause)
+    assert exit.pc == hart.pc == RAM_BASE + 8

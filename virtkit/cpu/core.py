@@ -316,6 +316,13 @@ def execute_csr(x, csr, st, tlb_tag, insn, priv, virt):
     writes = kind == 1 or rs1 != 0
     verdict = F.check_access(st, csr, number, priv, virt, writes)
     if verdict == F.CSR_ILLEGAL:
+        if st[S.SSTATUS_UNPRIVILEGED] and number == F.CSR_SSTATUS and priv == S.PRV_U:
+            # The Popek-Goldberg switch (Hart.sstatus_unprivileged): like x86's POPF in
+            # user mode, the access neither traps nor takes effect; a read sees the
+            # real sstatus, a write is dropped.
+            if rd:
+                x[rd] = F.read(st, csr, number) & MASK32
+            return NEXT
         return illegal(st, insn)
     if verdict == F.CSR_VIRTUAL:
         return virtual_instruction(st, insn)
@@ -323,12 +330,15 @@ def execute_csr(x, csr, st, tlb_tag, insn, priv, virt):
         number = F.VS_ALIAS[number]
     old = F.read(st, csr, number)
     if writes:
+        # CSRRS and CSRRC on mip work on its software-writable bits only, never on the
+        # level a device drives onto SEIP (3.1.9): that line would otherwise stick.
+        base = F.mip_software(csr) if number == F.CSR_MIP else old
         if kind == 1:
             new = operand
         elif kind == 2:
-            new = old | operand
+            new = base | operand
         else:
-            new = old & ~operand
+            new = base & ~operand
         F.write(st, csr, tlb_tag, number, new)
         if number == F.CSR_MINSTRET or number == F.CSR_MINSTRETH:
             # The written value is what the next instruction reads: the writing

@@ -281,6 +281,13 @@ def mip_value(st, csr):
 
 
 @njit(cache=True)
+def mip_software(csr):
+    """The bits of mip that software wrote (with hvip's VSSIP alias), without the
+    interrupt lines of devices and the CLINT: what CSRRS/CSRRC modify (3.1.9)."""
+    return csr[CSR_MIP] | csr[CSR_HVIP]
+
+
+@njit(cache=True)
 def is_counter(number):
     return (0xC00 <= number <= 0xC1F) or (0xC80 <= number <= 0xC9F)
 

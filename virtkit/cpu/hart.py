@@ -181,6 +181,25 @@ class Hart:
     def ebreak_exits(self, value: bool) -> None:
         self.arrays.st[S.EBREAK_EXITS] = int(bool(value))
 
+    @property
+    def sstatus_unprivileged(self) -> bool:
+        """The Popek-Goldberg switch, off by default.
+
+        On, it breaks the rule that every sensitive instruction is privileged (Popek and
+        Goldberg, CACM 17(7), 1974): a U-mode CSR instruction on sstatus no longer raises
+        illegal-instruction; it reads the real sstatus and its write is silently
+        dropped. This is x86's POPF/PUSHF in user mode, which changes or reads the
+        interrupt flag without trapping, and which is why classic x86 could not be
+        virtualized by trap-and-emulate alone (Robin and Irvine, USENIX Security 2000).
+        A deprivileged guest kernel's "disable interrupts" then goes unseen by its
+        monitor. The setting survives reset, like the other exit configuration.
+        """
+        return bool(self.arrays.st[S.SSTATUS_UNPRIVILEGED])
+
+    @sstatus_unprivileged.setter
+    def sstatus_unprivileged(self, value: bool) -> None:
+        self.arrays.st[S.SSTATUS_UNPRIVILEGED] = int(bool(value))
+
     def reset(self, pc: int = S.RAM_BASE) -> None:
         """Reset state (3.4): M-mode, MIE = 0, MPRV = 0, misa at its value, pc set.
 
@@ -200,6 +219,7 @@ class Hart:
             S.TRAP_EXITS,
             S.WFI_EXITS,
             S.EBREAK_EXITS,
+            S.SSTATUS_UNPRIVILEGED,
             S.N_BREAKPOINTS,
             S.N_MMIO_REGIONS,
         )

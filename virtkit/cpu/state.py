@@ -97,6 +97,7 @@ EXC_GVA = 38  # 1: the faulting access was made as though V = 1 (HLV, HSV, MPRV 
 EXIT_HTVAL = 39  # a TRAP exit's htval/mtval2 value, htinst/mtinst value and GVA bit
 EXIT_HTINST = 40
 EXIT_GVA = 41
+SSTATUS_UNPRIVILEGED = 42  # 1: U-mode sstatus accesses neither trap nor act (Hart docs)
 BREAKPOINT_BASE = 48
 MAX_BREAKPOINTS = 64
 MMIO_REGION_BASE = BREAKPOINT_BASE + MAX_BREAKPOINTS  # physical ranges that exit as MMIO

@@ -207,6 +207,9 @@ def take(st, csr, stats, cause, interrupt, tval, pc, insn):
         st[S.EXC_TINST] = 0
         st[S.EXC_GVA] = 0
     if owned_by_python(st, target_level(st, csr, cause, interrupt)):
+        # The hart stops at the trapping instruction, the trap not taken: hart.pc and
+        # the exit's pc agree, whichever helper raised it.
+        st[S.PC] = pc
         record_trap_exit(st, cause, interrupt, tval, pc, insn, tval2, tinst, gva)
         return E.EXIT_TRAP
     enter(st, csr, cause, interrupt, tval, pc, tval2, tinst, gva)

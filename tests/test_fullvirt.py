@@ -24,7 +24,7 @@ from virtkit.isa import causes as C
 from virtkit.isa.asm import assemble
 from virtkit.machine import board
 from virtkit.machine.machine import Machine
-from virtkit.monitors.fullvirt import FullVirtMonitor, MonitorError
+from virtkit.monitors.fullvirt import FullVirtMonitor
 from virtkit.monitors.fullvirt import shadow_paging as SP
 from virtkit.monitors.fullvirt import trap_and_emulate as TE
 from virtkit.monitors.fullvirt.vcpu import VIRTUAL_CSRS, VirtualCPU
@@ -370,10 +370,6 @@ def test_a_snapshot_of_tinyos_restores_under_the_other_technique():
 
 
 def test_popek_goldberg_switch_breaks_trap_and_emulate_but_not_translation():
-    from virtkit.cpu import Hart
-
-    if not hasattr(Hart, "sstatus_unprivileged"):
-        pytest.skip("the hart has no Popek-Goldberg switch yet (Hart.sstatus_unprivileged)")
     image = program("timer")
     expected = native(image)
     broken = monitored(image, False, sstatus_unprivileged=True)
@@ -383,15 +379,6 @@ def test_popek_goldberg_switch_breaks_trap_and_emulate_but_not_translation():
     rescued = monitored(image, True, sstatus_unprivileged=True)
     assert rescued.run(until=LIMIT).reason == "halt"
     assert rescued.console.text == expected
-
-
-def test_the_switch_is_refused_clearly_on_a_hart_without_it():
-    from virtkit.cpu import Hart
-
-    if hasattr(Hart, "sstatus_unprivileged"):
-        pytest.skip("this hart has the switch")
-    with pytest.raises(MonitorError, match="sstatus_unprivileged"):
-        FullVirtMonitor(ram_mb=1, sstatus_unprivileged=True)
 
 
 # -- The cost model --------------------------------------------------------------------------------

@@ -291,11 +291,6 @@ class _Bench:
 
     def __init__(self, sstatus_unprivileged: bool):
         self.hart = Hart(RAM_SIZE, trap_exits="all", wfi_exits=True)
-        if sstatus_unprivileged and not hasattr(Hart, "sstatus_unprivileged"):
-            raise ClassificationError(
-                "sstatus_unprivileged=True needs a hart with the Popek-Goldberg switch "
-                "(Hart.sstatus_unprivileged), which this virtkit's hart does not have yet"
-            )
         self.sstatus_unprivileged = sstatus_unprivileged
         self.state_b = state_b_csrs()
         self.watched = _privileged_state_csrs()
@@ -321,8 +316,7 @@ class _Bench:
     def run(self, word: int, mode: str, state: str, *, take_trap: bool = False) -> Outcome:
         hart = self.hart
         hart.reset(CODE)
-        if self.sstatus_unprivileged:
-            hart.sstatus_unprivileged = True  # set after the reset, whatever reset keeps
+        hart.sstatus_unprivileged = self.sstatus_unprivileged
         hart.write_word(CODE, word)
         hart.write_word(SCRATCH, SCRATCH_BEFORE)
         hart.x["a0"] = RD_BEFORE

@@ -164,11 +164,6 @@ class FullVirtMonitor:
             if translate
             else None
         )
-        if sstatus_unprivileged and not hasattr(Hart, "sstatus_unprivileged"):
-            raise MonitorError(
-                "sstatus_unprivileged=True needs a hart with the Popek-Goldberg switch "
-                "(Hart.sstatus_unprivileged), which this virtkit's hart does not have yet"
-            )
         self.sstatus_unprivileged = sstatus_unprivileged
         self.wfi_exits = wfi_exits
         self.image: ElfImage | None = None

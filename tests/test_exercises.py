@@ -2,14 +2,25 @@
 
 Exercises 04.2-04.4 are checked by running the answer inside the full-virtualization
 monitor on real guests; each typical wrong answer must be told the first call (the
-instruction, the trap, the PTE) where it went astray.
+instruction, the trap, the PTE) where it went astray. Exercise 02.1 runs tinyos VMs on
+the hypervisor with the answer as the credit scheduler's policy, and must name the first
+scheduling decision that differs from Xen's.
 """
 
 import pytest
 
 from virtkit import exercises, popek_goldberg
 from virtkit.cpu import exits as E
-from virtkit.exercises import classify, decode, emulate_csr, shadow_pte, sv32, trap_handler
+from virtkit.exercises import (
+    classify,
+    credit_scheduler,
+    decode,
+    emulate_csr,
+    entitled_shares,
+    shadow_pte,
+    sv32,
+    trap_handler,
+)
 from virtkit.isa import csrs
 from virtkit.isa.asm import assemble
 from virtkit.isa.causes import CAUSE_ILLEGAL_INSTRUCTION, CAUSE_LOAD_PAGE_FAULT
@@ -19,6 +30,8 @@ from virtkit.isa.instructions import BY_NAME, INSTRUCTIONS
 from virtkit.monitors.fullvirt import shadow_paging as SP
 from virtkit.monitors.fullvirt import trap_and_emulate as TE
 from virtkit.monitors.fullvirt.vcpu import VIRTUAL_CSRS
+from virtkit.monitors.hypervisor.credit import OVER, UNDER, csched_acct, csched_pick
+from virtkit.monitors.hypervisor.metrics import expected_shares, worst_wakeup_latency
 
 SEEDS = range(40)
 
@@ -575,3 +588,251 @@ def test_answers_that_are_not_functions_are_told_what_to_write():
         ("04.4", "compute_shadow_pte(guest_pte, hppn, *, view, sstatus"),
     ):
         assert name in str(exercises.evaluate(exercise_id, 42))
+
+
+# -- 02.1 the credit scheduler's two functions -------------------------------------------------
+
+
+def student_pick(runq):
+    """A correct csched_pick written as a student might: sort by priority, keep the order."""
+    return sorted(runq, key=lambda unit: -unit.pri)[0]  # sorted is stable
+
+
+def student_acct(active, credit_total, credits_per_tslice):
+    """A correct csched_acct written from the exercise's steps rather than from Xen's code."""
+    weight_total = sum(unit.weight for unit in active)
+    overspent = max(credit_total - credits_per_tslice, 0)
+    weight_left, gave_extra = weight_total, False
+    for unit in list(active):
+        weight_left -= unit.weight
+        peak = credits_per_tslice + -(-overspent * unit.weight // weight_total)
+        if unit.cap:
+            cap_credits = -(-unit.cap * credits_per_tslice // 100)
+            peak = min(peak, cap_credits)
+        fair = -(-credit_total * unit.weight // weight_total)
+        if fair >= peak:
+            if weight_left:
+                credit_total += -(-(fair - peak) * weight_total // weight_left)
+            if gave_extra:
+                active.remove(unit)
+                active.insert(0, unit)
+            fair = peak
+        else:
+            gave_extra = True
+        unit.credit += fair
+        if unit.credit < 0:
+            unit.pri = OVER
+            if unit.cap and unit.credit < -cap_credits:
+                unit.parked = True
+            unit.credit = max(unit.credit, -credits_per_tslice)
+        else:
+            unit.pri, unit.parked = UNDER, False
+            if unit.credit > credits_per_tslice:
+                unit.active, unit.credit = False, unit.credit // 2
+
+
+def acct_with(bug):
+    """Xen's csched_acct with one of the slips students make."""
+
+    def acct(active, credit_total, credits_per_tslice):
+        saved = [(unit.weight, unit.cap) for unit in active]
+        if bug == "no weights":
+            for unit in active:
+                unit.weight = 256
+        if bug == "no caps":
+            for unit in active:
+                unit.cap = 0
+        csched_acct(active, credit_total, credits_per_tslice)
+        for unit, (weight, cap) in zip(list(active), saved, strict=True):
+            unit.weight, unit.cap = weight, cap
+        if bug == "never OVER":
+            for unit in active:
+                unit.pri = UNDER
+
+    return acct
+
+
+def test_xens_own_functions_pass_on_every_seed_tried():
+    verdict = exercises.evaluate("02.1", (csched_pick, csched_acct))
+    assert verdict.passed, str(verdict)
+    assert str(verdict).startswith(
+        "02.1 correct: in 120 ms the VMs got the shares Xen's credit scheduler gives them "
+        "(within 3 points): io "
+    )
+
+
+def test_credit_functions_written_otherwise_pass():
+    assert (
+        credit_scheduler.mistakes(credit_scheduler.generate(0), (student_pick, student_acct)) == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "feedback"),
+    [
+        (
+            (csched_pick, acct_with("no weights")),
+            [
+                "differ from those with Xen's by more than 3 percentage points:",
+                "  capped: 30.3% (with Xen's functions 20.3%)",
+                "the first decision that differs from Xen's: your csched_acct(active, "
+                "credit_total=30, credits_per_tslice=30) at 3 ms, with active:",
+                "cpu1: Xen's leaves credit 0, UNDER, not parked, active; yours credit 4",
+                "it should earn 6 credits this period, yours gave it 10",
+            ],
+        ),
+        (
+            (csched_pick, acct_with("no caps")),
+            ["capped at 20%, it may earn at most ceil(cap * credits_per_tslice / 100) = 6"],
+        ),
+        (
+            (student_pick, acct_with("never OVER")),
+            ["the priority follows the credit after earning: OVER (-2) below 0"],
+        ),
+        (
+            (lambda runq: runq[-1], csched_acct),
+            [
+                "at 0 µs your csched_pick chose cpu2 from the run queue [io (weight 512): "
+                "credit 0, UNDER, inactive; capped",
+                "Xen's chooses io",
+                "BOOST (0) before UNDER (-1) before OVER (-2)",
+            ],
+        ),
+        (
+            (lambda runq: max(runq, key=lambda unit: unit.credit), csched_acct),
+            ["your csched_pick chose cpu1 from the run queue [io (weight 512): credit -7, BOOST"],
+        ),
+    ],
+    ids=["no weights", "no caps", "never OVER", "last of the queue", "most credit"],
+)
+def test_wrong_credit_functions_are_told_the_first_decision_that_differs(answer, feedback):
+    text = "\n".join(credit_scheduler.mistakes(credit_scheduler.generate(0), answer))
+    for part in feedback:
+        assert part in text, text
+
+
+def test_credit_functions_that_fail_are_told_where():
+    posed = credit_scheduler.generate(0)
+    text = "\n".join(credit_scheduler.mistakes(posed, (lambda runq: runq[0].vcpu, csched_acct)))
+    assert "at 0 µs your csched_pick returned a value of type Vcpu, which is not on the run" in text
+    assert "return one of the CreditVcpu in runq itself (not its name, not a copy)" in text
+    text = "\n".join(credit_scheduler.mistakes(posed, (csched_pick, lambda *args: 1 // 0)))
+    assert text.startswith(
+        "your csched_acct(active, credit_total=30, credits_per_tslice=30) at 3 ms raised "
+        "ZeroDivisionError: integer division or modulo by zero\n  active was:\n    cpu1 (weight "
+    )
+    assert credit_scheduler.mistakes(posed, csched_pick) == [
+        "expected the pair of your two functions, (csched_pick, csched_acct), got a value of "
+        "type function"
+    ]
+
+
+def test_credit_problems_use_credit_friendly_weights_and_a_cap_that_binds():
+    for seed in SEEDS:
+        posed = credit_scheduler.generate(seed)
+        weights = sorted(vm.weight for vm in posed.vms)
+        assert tuple(weights) in {tuple(sorted(s)) for s in credit_scheduler.WEIGHT_SETS}
+        capped = next(vm for vm in posed.vms if vm.cap)
+        assert capped.cap / 100 < capped.weight / sum(weights) - 0.04
+        assert [vm.workload for vm in posed.vms] == ["io n=1000"] + ["compute n=100000"] * 3
+
+
+# -- 02.2 entitled shares, 02.3 the slice length -------------------------------------------------
+
+
+@pytest.mark.parametrize("exercise_id", ["02.2", "02.3"])
+def test_the_answer_of_every_seed_passes_and_a_function_is_tried_on_others(exercise_id):
+    for seed in SEEDS:
+        verdict = exercises.evaluate(exercise_id, exercises.solve(exercise_id, seed), seed)
+        assert verdict.passed, str(verdict)
+    fitted = exercises.solve(exercise_id)  # right for the shown problem only
+    verdict = exercises.evaluate(exercise_id, lambda problem: fitted)
+    assert not verdict.passed and "(on another problem, seed 101)" in str(verdict)
+
+
+def shares_slip(posed, slip):
+    count = len(posed.weights)
+    match slip:
+        case "caps ignored":
+            return expected_shares(posed.weights, [0] * count)
+        case "leftover unused":
+            uncapped = expected_shares(posed.weights, [0] * count)
+            return [min(s, c / 100) if c else s for s, c in zip(uncapped, posed.caps, strict=True)]
+        case "leftover equally":
+            return entitled_shares.capped_once(posed, leftover_by_weight=False)
+        case "capped once":
+            return entitled_shares.capped_once(posed)
+        case "percent":
+            return [100 * share for share in entitled_shares.solve_shares(posed)]
+
+
+@pytest.mark.parametrize(
+    ("seed", "slip", "feedback"),
+    [
+        (
+            0,
+            "caps ignored",
+            "these are the shares by weight alone, without the caps: vm1 has 0.706",
+        ),
+        (0, "leftover unused", "your shares add up to 0.494: you capped the VMs but left the rest"),
+        (0, "leftover equally", "divided among the others by weight, not in equal parts"),
+        (30, "capped once", "after the first division vm1's share 0.350 is above its cap of 25%"),
+        (0, "percent", "your shares add up to 100: give each share as a fraction of the CPU"),
+    ],
+)
+def test_shares_slips_are_named(seed, slip, feedback):
+    posed = exercises.problem("02.2", seed)
+    text = str(exercises.evaluate("02.2", shares_slip(posed, slip), seed))
+    assert text.startswith("02.2 not yet:") and feedback in text, text
+
+
+def test_shares_answers_of_the_wrong_shape_are_told_what_to_write():
+    text = str(exercises.evaluate("02.2", [0.5]))
+    assert "there are 3 VMs (vm0 to vm2): give one share for each, your list has 1" in text
+    assert "expected a list of 3 numbers" in str(exercises.evaluate("02.2", "0.16, 0.2, 0.64"))
+    assert str(exercises.evaluate("02.2", [0.16, 0.2, 0.64])).startswith(
+        "02.2 correct: the shares are vm0 0.160, vm1 0.200, vm2 0.640"
+    )
+
+
+def longest_meeting(posed, latency):
+    return max(s for s in posed.candidates if latency(s) <= posed.latency_bound)
+
+
+def test_slice_problems_put_the_bound_where_each_slip_changes_the_answer():
+    for seed in SEEDS:
+        posed = exercises.problem("02.3", seed)
+        n, c = posed.vcpus, posed.switch_cost
+        answer = exercises.solve("02.3", seed)
+        assert worst_wakeup_latency(answer, c, n) <= posed.latency_bound
+        if seed % 2 == 0:
+            slipped = longest_meeting(posed, lambda s, n=n: (n - 1) * s)
+            assert slipped > answer
+            assert "you left out the world switches" in str(
+                exercises.evaluate("02.3", slipped, seed)
+            )
+        else:
+            slipped = max(
+                [s for s in posed.candidates if n * (s + c) + c <= posed.latency_bound], default=0
+            )
+            assert slipped < answer
+            if slipped:
+                text = str(exercises.evaluate("02.3", slipped, seed))
+                assert f"waits for the others, n - 1 = {n - 1} of them, not for n = {n}" in text
+
+
+def test_slice_feedback_explains_the_trade_off_and_the_units():
+    posed = exercises.problem("02.3")  # 3 vCPUs, 100 µs a switch, within 20.09 ms: 5 ms
+    assert (posed.vcpus, posed.switch_cost, posed.latency_bound) == (3, 100, 20_090)
+    assert str(exercises.evaluate("02.3", 2000)).splitlines()[1:] == [
+        "  expected 5000 µs, got 2000 µs",
+        "  2 ms meets the bound, but so does 5 ms (worst wait 10300 µs <= 20090 µs), which "
+        "switches less often: overhead c / (s + c) = 1.96% against 4.76%",
+    ]
+    assert "more than the bound of 20090 µs" in str(exercises.evaluate("02.3", 20_000))
+    assert "slices are in microseconds: 5 ms is 5000" in str(exercises.evaluate("02.3", 5))
+    assert "1234 is not one of the candidate slices" in str(exercises.evaluate("02.3", 1234))
+    assert str(exercises.evaluate("02.3", 5000)) == (
+        "02.3 correct: 5 ms: a waking vCPU waits at most 10.3 ms, and switching takes 1.96% "
+        "of the CPU"
+    )

@@ -17,6 +17,9 @@ from virtkit.exercises.cli import add_commands
 SOURCE = grading.SOURCE_DIR / "00_the_machine.ipynb"
 RELEASED = grading.SOURCE_DIR.parent / "00_the_machine.ipynb"
 FULL_MARKS = {"00.1": 2.0, "00.2": 3.0, "00.3": 5.0}
+SOURCE_02 = grading.SOURCE_DIR / "02_hypervisor.ipynb"
+RELEASED_02 = grading.SOURCE_DIR.parent / "02_hypervisor.ipynb"
+FULL_MARKS_02 = {"02.1": 5.0, "02.2": 2.0, "02.3": 3.0}
 # Exercises 04 run every answer inside the full-virtualization monitor: only the two
 # submissions that matter most are graded (the rest of the format is tested on 00).
 SOURCE_04 = grading.SOURCE_DIR / "04_full_virtualization.ipynb"
@@ -247,3 +250,46 @@ def test_a_notebook_from_elsewhere_is_not_graded(tmp_path, capsys):
     assert run_command("grade", str(path)) == 1
     out = capsys.readouterr().out
     assert out.startswith(f"{path}: not graded: none of the instructor notebooks in ")
+
+
+# -- Exercises 02: the instructor's notebook and the untouched release, graded once ------------
+
+
+@pytest.fixture(scope="module")
+def reports_02(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("submissions_02")
+    nbformat.write(nbformat.read(SOURCE_02, as_version=4), folder / "instructor.ipynb")
+    nbformat.write(nbformat.read(RELEASED_02, as_version=4), folder / "untouched.ipynb")
+    status = run_command("grade", str(folder), "--jobs", "2", "--json", str(folder / "r.json"))
+    assert status == 0
+    document = json.loads((folder / "r.json").read_text())
+    return {entry["submission"]: entry for entry in document}
+
+
+@pytest.mark.slow
+def test_the_02_instructor_solution_scores_full_marks(reports_02):
+    report = reports_02["instructor.ipynb"]
+    assert points(report) == FULL_MARKS_02, report
+    assert (report["points"], report["max_points"]) == (10.0, 10.0)
+
+
+@pytest.mark.slow
+def test_the_untouched_02_release_scores_zero_and_says_what_to_do(reports_02):
+    report = reports_02["untouched.ipynb"]
+    assert points(report) == dict.fromkeys(FULL_MARKS_02, 0.0)
+    for result in report["exercises"]:
+        assert "still raises NotImplementedError" in result["feedback"], result
+
+
+def test_the_02_release_has_no_solutions_and_its_solutions_pass_the_tampering_test():
+    source = nbformat.read(SOURCE_02, as_version=4)
+    released = nbformat.read(RELEASED_02, as_version=4)
+    assert [c.metadata for c in released.cells] == [c.metadata for c in source.cells]
+    for cell in released.cells:
+        assert grading.BEGIN_SOLUTION not in cell.source
+        if cell.cell_type == "code":
+            assert (cell.outputs, cell.execution_count) == ([], None)
+    for cell in source.cells:
+        if cell.cell_type == "code" and grading.is_solution(cell):
+            assert grading.tampering(cell.source) is None, cell.source
+    assert "credit_total +=" not in cells_by_id(released)["ex02_1_answer"].source

@@ -435,3 +435,58 @@ def test_grouped_bars_keep_the_given_order():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["b", "a"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["x", "y"]
     assert ax.get_yscale() == "log"
+
+
+# -- Lesson 02: who ran when, and the share sliders -------------------------------------------
+
+
+def round_robin_timeline(duration: int):
+    from virtkit.monitors.hypervisor import RoundRobin
+    from virtkit.monitors.hypervisor.simulation import VcpuSpec, simulate
+
+    return simulate(RoundRobin(time_slice=2000), [VcpuSpec(n) for n in "abc"], duration)
+
+
+def bars(ax):
+    """(row, start ms, width ms, pale) of each bar, in the order drawn."""
+    return [
+        (round(p.get_y() + p.get_height() / 2), p.get_x(), p.get_width(), p.get_alpha() is not None)
+        for p in ax.patches
+    ]
+
+
+def test_gantt_draws_each_run_and_the_queue_behind_it():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = plots.gantt(round_robin_timeline(6000))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    assert ax.get_ylim() == (2.5, -0.5)  # the first vCPU on top
+    # a runs 0-2 ms with b, c queued; then b with c, a; then c with a, b.
+    assert bars(ax) == [
+        (0, 0.0, 2.0, False), (1, 0.0, 2.0, True), (2, 0.0, 2.0, True),
+        (1, 2.0, 2.0, False), (2, 2.0, 2.0, True), (0, 2.0, 2.0, True),
+        (2, 4.0, 2.0, False), (0, 4.0, 2.0, True), (1, 4.0, 2.0, True),
+    ]  # fmt: skip
+    assert [t.get_text() for t in ax.texts] == ["1", "2"] * 3  # places in the queue
+    assert bars(plots.gantt(round_robin_timeline(6000))) == bars(ax)  # deterministic
+    window = plots.gantt(round_robin_timeline(6000), window=(1000, 3000), queued=False)
+    assert bars(window) == [(0, 1.0, 1.0, False), (1, 2.0, 1.0, False)]
+    assert window.get_xlim() == (1.0, 3.0)
+
+
+def test_share_sliders_run_the_experiment_with_what_they_say():
+    calls = []
+    sliders = ui.ShareSliders(
+        lambda *args: calls.append(args), ["vm0", "vm1"], weights=[128, 256], slices=(1, 10)
+    )
+    assert sliders.values() == ([128, 256], [0, 0], 1)
+    sliders.weight_sliders[1].value = 512
+    sliders.cap_sliders[0].value = 20
+    sliders.slice_slider.value = 10
+    assert calls == []  # moving a slider does not run anything
+    sliders.run_button.click()
+    assert calls == [([128, 512], [20, 0], 10)]
+    assert sliders.status.value == "weights [128, 512], caps [20, 0], slice 10 ms"
+    with pytest.raises(ValueError, match="a weight and a cap for each VM: 2 names, 1 weights"):
+        ui.ShareSliders(print, ["vm0", "vm1"], weights=[256])

@@ -7,6 +7,7 @@ screen is also reachable without a widget.
 
     from virtkit.ui import CPUView, CSRView, TrapLog, PageTableView, ConsoleView
     from virtkit.ui import ShadowPageTableView, SensitivityTable      # lesson 04
+    from virtkit.ui import ShareSliders                                # lesson 02
 """
 
 from virtkit.ui.console_view import ConsoleView
@@ -15,6 +16,7 @@ from virtkit.ui.csr_view import CSRView
 from virtkit.ui.page_table_view import PageTableView
 from virtkit.ui.sensitivity_table import SensitivityTable
 from virtkit.ui.shadow_view import ShadowPageTableView
+from virtkit.ui.share_sliders import ShareSliders
 from virtkit.ui.trap_log import TrapLog
 
 __all__ = [
@@ -24,5 +26,6 @@ __all__ = [
     "PageTableView",
     "SensitivityTable",
     "ShadowPageTableView",
+    "ShareSliders",
     "TrapLog",
 ]

@@ -1,4 +1,5 @@
-"""matplotlib helpers for the lessons: counts by cause, and events on a timeline.
+"""matplotlib helpers for the lessons: counts by cause, events on a timeline, and who ran
+when (a Gantt chart of a hypervisor's vCPUs).
 
 Output depends only on the data: no dates, times or random colours, so a figure
 drawn twice is the same figure.
@@ -83,3 +84,56 @@ def timeline(
 def trap_timeline(recorder, ax=None, title: str = "traps and exits"):
     """The rows of a TrapRecorder on a timeline of retired instructions."""
     return timeline(((row.instret, row.cause) for row in recorder.rows), ax, title)
+
+
+def gantt(
+    timeline,
+    ax=None,
+    title: str = "who ran when",
+    window: tuple[int, int] | None = None,
+    queued: bool = True,
+):
+    """Which vCPU ran when: one row per vCPU, a solid bar for each run; returns the Axes.
+
+    ``timeline`` is a ``Timeline`` of virtkit.monitors.hypervisor (``Hypervisor.timeline()``
+    or ``simulation.simulate``): its ``vcpus`` give the rows, top to bottom, and its
+    ``runs`` the bars. With ``queued``, a pale bar shows each vCPU that sat in the run
+    queue while another ran, numbered with its place in the queue at that dispatch when
+    there is room. ``window`` = (start, end) in microseconds draws only that part; times
+    are shown in milliseconds.
+    """
+    if ax is None:
+        _figure, ax = plt.subplots(figsize=(10, 0.5 + 0.45 * len(timeline.vcpus)))
+    names = [vcpu.name for vcpu in timeline.vcpus]
+    rows = {name: row for row, name in enumerate(names)}
+    colours = {name: f"C{row % 10}" for row, name in enumerate(names)}
+    start, end = window if window is not None else (0, timeline.duration)
+    span = max(end - start, 1)
+    for run in timeline.runs:
+        left, right = max(run.start, start), min(run.end, end)
+        if left >= right:
+            continue
+        width = (right - left) / 1000
+        ax.barh(rows[run.vcpu], width, left=left / 1000, height=0.7, color=colours[run.vcpu])
+        if not queued:
+            continue
+        for place, name in enumerate(run.runq, start=1):
+            ax.barh(
+                rows[name], width, left=left / 1000, height=0.35, color=colours[name], alpha=0.3
+            )
+            if (right - left) * 40 >= span:  # wide enough for a digit
+                ax.text(
+                    (left + right) / 2000,
+                    rows[name],
+                    str(place),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                )
+    ax.set_yticks(range(len(names)), names)
+    ax.set_ylim(len(names) - 0.5, -0.5)  # the first vCPU on top
+    ax.set_xlim(start / 1000, end / 1000)
+    ax.set_xlabel("machine time (ms)")
+    ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax

@@ -307,7 +307,8 @@ def _write_out(text: str) -> None:
 
 
 def _vm_options(spec: str) -> dict:
-    """``--vm "io n=8:weight=512:cap=50:name=disk:bt:virtual-clock"`` as add_vm's options."""
+    """``--vm "io n=8:weight=512:cap=50:name=disk:bt:virtual-clock"`` as add_vm's options
+    (``:hw`` instead of ``:bt``: the hardware-assisted mechanism)."""
     workload, *settings = spec.split(":")
     options: dict = {"workload": workload.strip()}
     for setting in settings:
@@ -318,13 +319,15 @@ def _vm_options(spec: str) -> dict:
             options["name"] = value
         elif setting == "bt":
             options["mechanism"] = "binary-translation"
+        elif setting == "hw":
+            options["mechanism"] = "hardware"
         elif setting == "virtual-clock":
             options["guest_clock"] = "virtual"
         else:
             raise CommandError(
                 f"--vm {spec!r}: unknown setting {setting!r}; after the workload come "
                 "':weight=N', ':cap=N' (percent), ':ram-mb=N', ':name=NAME', ':bt', "
-                "':virtual-clock'"
+                "':hw', ':virtual-clock'"
             )
     return options
 
@@ -614,7 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --monitor hypervisor, one VM: a tinyos program and its arguments "
         "('compute n=20'), then optional settings ':weight=N', ':cap=N' (percent of the "
         "CPU), ':ram-mb=N' (default 16), ':name=NAME', ':bt' (binary translation), "
-        "':virtual-clock' (the guest's clock stops while it waits); repeat for more",
+        "':hw' (hardware-assisted, the H extension), ':virtual-clock' (the guest's clock "
+        "stops while it waits); repeat for more",
     )
     run.add_argument(
         "--scheduler",

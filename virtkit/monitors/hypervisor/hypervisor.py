@@ -67,6 +67,7 @@ from virtkit.cpu import state as S
 from virtkit.machine.virtio_blk import QUEUE_NOTIFY, VirtioBlk
 from virtkit.monitors.fullvirt import FullVirtMonitor, MonitorError
 from virtkit.monitors.fullvirt.shadow_paging import ShadowPagingError
+from virtkit.monitors.hardware import HardwareMonitor
 from virtkit.monitors.hypervisor import make_scheduler
 from virtkit.monitors.hypervisor.metrics import (
     cap_limit,
@@ -100,7 +101,12 @@ VM_RAM_MB = 16  # a VM's RAM: what tinyos uses by default (mem=16M)
 DISK_LATENCY = 100  # microseconds a virtual disk request takes: assumed, a flash read's order
 FAULT_LOOP_STEPS = 10_000  # a run this long that retires nothing is a fault loop
 
-MECHANISMS = {"trap-and-emulate": False, "binary-translation": True}
+# How a VM's monitor runs its guest kernel: what add_vm builds for each mechanism.
+MECHANISMS = {
+    "trap-and-emulate": partial(FullVirtMonitor, translate=False),
+    "binary-translation": partial(FullVirtMonitor, translate=True),
+    "hardware": HardwareMonitor,  # the H extension: VS-mode, a G-stage, no shadow tables
+}
 
 
 class HypervisorError(ValueError):
@@ -322,7 +328,8 @@ class Hypervisor:
         ``kernel``: another S-mode kernel to boot instead (an ELF path or bytes, a
         Program), with ``cmdline``; ``workload`` then only describes it. ``name``:
         default the program's name. ``mechanism``: how its monitor runs the guest
-        kernel, "trap-and-emulate" or "binary-translation". ``guest_clock``: "real" or
+        kernel, "trap-and-emulate", "binary-translation" or "hardware" (the hart's H
+        extension, virtkit.monitors.hardware). ``guest_clock``: "real" or
         "virtual" (vm.GUEST_CLOCKS). ``disk``: its disk image; tinyos VMs get a blank
         one of guests.BLANK_DISK_BYTES.
         """
@@ -357,10 +364,9 @@ class Hypervisor:
         self._put_away_current()
         vm_slot: list[VirtualMachine] = []
         try:
-            monitor = FullVirtMonitor(
+            monitor = MECHANISMS[mechanism](
                 ram_mb,
                 disk,
-                translate=MECHANISMS[mechanism],
                 cost_model=self.cost_model,
                 host=(self.hart, self.frames),
                 wfi_exits=True,

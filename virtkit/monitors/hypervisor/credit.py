@@ -42,6 +42,11 @@ How well it works (what the simulation of this model shows, and the source expla
   period's worth its credit is halved and it stops earning until a tick finds it
   running again. Weights 256, 256, 256 and 768 give the last VM about 40% of the CPU
   instead of 50%.
+- Caps hold, but what a capped VM gives up is not always shared out by weight. With
+  weights 128, 256, 384 and 512, a 20% cap on the last VM and a 1 ms slice, the others
+  get about 20, 30 and 30% instead of 13, 27 and 40%, even over 30 s: a period then holds
+  only 10 credits to divide. Weights 256, 512, 384 and 768 with a 10% cap do come out
+  right (lesson 02 uses them).
 - The tick samples. A vCPU that is never running when a tick falls is never put on the
   active list, so ``csched_acct`` never makes it OVER: it keeps its BOOST, however much
   it runs. A VM that runs 3 ms and waits 7 ms, in phase with the 10 ms ticks, takes the

@@ -352,7 +352,7 @@ def summary(timeline: Timeline, switch_cost: int | None = None) -> str:
             f"{name:<10} {spec.weight:>6} {cap:>4}  {spec.demand.describe():<30} "
             f"{shares[name]:>6.1%} {entitled[name]:>8.1%} {len(waits):>8} {latency:>20}"
         )
-    idle = 1 - sum(shares.values())
+    idle = max(0.0, 1 - sum(shares.values()))  # rounding must not print "-0.0%"
     lines.append(f"idle: {idle:.1%}")
     lines.append(f"Jain's fairness index (share / entitlement): {fairness(timeline):.4f}")
     switches = world_switches(timeline)

@@ -80,6 +80,7 @@ TINST_TRANSFORM = np.int64(-1)
 NO_TINST = np.int64(0)
 
 # Flags passed to the walks (np.int64 rather than bool literals, for the same reason).
+NO_STAGE = np.int64(-1)  # no first stage: M-mode, or satp/vsatp Bare
 HS_STAGE = np.int64(0)  # first_stage_walk from satp, V=0
 VS_STAGE = np.int64(1)  # first_stage_walk from vsatp, V=1
 G_STAGE_USER = np.int64(1)  # every G-stage access is a U-level one (8.5.1) ...
@@ -440,23 +441,25 @@ def translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context
     """
     stats[S.STAT_TLB_MISSES] += 1
     priv = context & 3
-    if context >= S.CONTEXT_V:
-        # Two-stage translation (8.5): the VS-stage unless vsatp is Bare, then the
-        # G-stage with the access's own type; only HS-level MXR reaches the G-stage.
-        gpa = va
-        if csr[CSR_VSATP] >> ATP_MODE_SHIFT:
-            gpa = first_stage_walk(st, csr, ram, va, access, priv, VS_STAGE)
-            if gpa < 0:
-                return -1
-        mxr = csr[CSR_MSTATUS] & MSTATUS_MXR if access == ACCESS_LOAD else 0
-        tinst = NO_TINST if access == ACCESS_FETCH else TINST_TRANSFORM
-        pa = g_stage_walk(st, csr, ram, gpa, access, mxr, va, access, tinst)
+    virtual = context >= S.CONTEXT_V
+    # The first stage: Sv32 from satp (V=0, below M), or the VS-stage from vsatp (V=1).
+    # One call site each for the walks keeps the compiled code small.
+    if virtual:
+        stage = VS_STAGE if csr[CSR_VSATP] >> ATP_MODE_SHIFT else NO_STAGE
+    elif priv != S.PRV_M and csr[CSR_SATP] >> ATP_MODE_SHIFT:
+        stage = HS_STAGE
+    else:
+        stage = NO_STAGE
+    pa = va
+    if stage != NO_STAGE:
+        pa = first_stage_walk(st, csr, ram, va, access, priv, stage)
         if pa < 0:
             return -1
-    elif priv == S.PRV_M or (csr[CSR_SATP] >> ATP_MODE_SHIFT) == 0:
-        pa = va
-    else:
-        pa = first_stage_walk(st, csr, ram, va, access, priv, HS_STAGE)
+    if virtual:
+        # The G-stage (8.5) with the access's own type; only HS-level MXR reaches it.
+        mxr = csr[CSR_MSTATUS] & MSTATUS_MXR if access == ACCESS_LOAD else 0
+        tinst = NO_TINST if access == ACCESS_FETCH else TINST_TRANSFORM
+        pa = g_stage_walk(st, csr, ram, pa, access, mxr, va, access, tinst)
         if pa < 0:
             return -1
     if not pmp_allows(st, csr, pa, size, priv, access):

@@ -56,6 +56,8 @@ from virtkit.monitors.fullvirt.monitor import (
     PMPCFG_NAPOT_RWX,
     MonitorError,
     _image,
+    parse_until,
+    skip_to,
 )
 from virtkit.monitors.fullvirt.sbi import VirtualSbi
 from virtkit.monitors.fullvirt.vcpu import MIP_SEIP, MIP_STIP, NO_DEADLINE
@@ -254,10 +256,7 @@ class HardwareMonitor:
             raise MonitorError("nothing to run: load a kernel first (monitor.load(...))")
         if self.halted is not None:
             raise MonitorError(f"the guest has halted (exit code {self.halted}): load it again")
-        awaited = until if isinstance(until, str) and until != "halt" else None
-        limit = until if isinstance(until, int) and not isinstance(until, bool) else None
-        if (awaited is None and limit is None and until != "halt") or (limit or 0) < 0:
-            raise ValueError(f"until={until!r}: use 'halt', a console string or a count >= 0")
+        awaited, limit = parse_until(until)
         start = self._steps()
         console_start = max(len(self.console.text) - len(awaited or "") + 1, 0)
         exit = self.hart.last_exit()
@@ -408,9 +407,7 @@ class HardwareMonitor:
         if self.wfi_exits:
             return "wfi", None
         if self.vcpu.stimecmp != NO_DEADLINE:
-            st = self.hart.arrays.st
-            target = (self.vcpu.stimecmp - int(st[S.MTIME_OFFSET])) * int(st[S.TICKS_PER_MTIME])
-            st[S.TICKS] = max(int(st[S.TICKS]), target)
+            skip_to(self.hart, self.vcpu.stimecmp)
             self._timer()
             return None
         if self.console.interactive:

@@ -81,6 +81,28 @@ class MonitorError(RuntimeError):
     """The monitor cannot go on; the message says what happened and where."""
 
 
+def parse_until(until: str | int) -> tuple[str | None, int | None]:
+    """What a monitor's ``run(until)`` waits for: (console text, step count), either None.
+
+    The same choices as Machine.run, without breakpoints: "halt", a console string, or
+    a number of steps >= 0."""
+    awaited = until if isinstance(until, str) and until != "halt" else None
+    limit = until if isinstance(until, int) and not isinstance(until, bool) else None
+    if awaited is None and limit is None and until != "halt":
+        raise ValueError(f"until={until!r}: use 'halt', a console string or a count >= 0")
+    if limit is not None and limit < 0:
+        raise ValueError(f"until={until!r}: a number of instructions must be >= 0")
+    return awaited, limit
+
+
+def skip_to(hart: Hart, deadline: int) -> None:
+    """An idle guest waits for its timer: move the hart's clock on to mtime = ``deadline``
+    (time is instructions, so nothing else needs to run in between)."""
+    st = hart.arrays.st
+    target = (deadline - int(st[S.MTIME_OFFSET])) * int(st[S.TICKS_PER_MTIME])
+    st[S.TICKS] = max(int(st[S.TICKS]), target)
+
+
 class FullVirtMonitor:
     """One guest, fully virtualized on its own hart.
 
@@ -256,12 +278,7 @@ class FullVirtMonitor:
             raise MonitorError("nothing to run: load a kernel first (monitor.load(...))")
         if self.halted is not None:
             raise MonitorError(f"the guest has halted (exit code {self.halted}): load it again")
-        awaited = until if isinstance(until, str) and until != "halt" else None
-        limit = until if isinstance(until, int) and not isinstance(until, bool) else None
-        if awaited is None and limit is None and until != "halt":
-            raise ValueError(f"until={until!r}: use 'halt', a console string or a count >= 0")
-        if limit is not None and limit < 0:
-            raise ValueError(f"until={until!r}: a number of instructions must be >= 0")
+        awaited, limit = parse_until(until)
         start = self._steps()
         console_start = max(len(self.console.text) - len(awaited or "") + 1, 0)
         exit = self.hart.last_exit()
@@ -578,9 +595,7 @@ class FullVirtMonitor:
         if self.wfi_exits:
             return "wfi", None  # the time is not this guest's to skip: a hypervisor's
         if vcpu.stimecmp != NO_DEADLINE:
-            st = self.hart.arrays.st
-            target = (vcpu.stimecmp - int(st[S.MTIME_OFFSET])) * int(st[S.TICKS_PER_MTIME])
-            st[S.TICKS] = max(int(st[S.TICKS]), target)
+            skip_to(self.hart, vcpu.stimecmp)
             self._timer()
             return None
         if self.console.interactive:

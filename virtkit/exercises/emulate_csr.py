@@ -21,8 +21,13 @@ import random
 from dataclasses import dataclass
 
 from virtkit.exercises import Exercise, register
-from virtkit.exercises.in_monitor import Diverged, Guest, ending_mistakes, ordinal, reference
-from virtkit.exercises.in_monitor import run_guest as run_in_monitor
+from virtkit.exercises.in_monitor import (
+    Diverged,
+    Guest,
+    compare_with_reference,
+    ordinal,
+    reference,
+)
 from virtkit.isa import csrs
 from virtkit.isa import instructions as I
 from virtkit.isa.causes import cause_name
@@ -363,21 +368,9 @@ def _slot_advice(name: str, operand: int, immediate: bool, expected, got) -> str
 
 
 def run(problem: CsrProblem, answer) -> list[str]:
-    for guest in problem.guests():
-        expected = reference("04.2", guest, _reference_recorder)
-        if expected.diverged:
-            raise RuntimeError(f"the reference diverged from itself: {expected.diverged}")
-
-        def install(monitor, record, guest=guest, expected=expected):
-            monitor.emulate_csr = _recording(monitor, record, answer, expected, guest)
-
-        got = run_in_monitor(guest, install)
-        if got.diverged:
-            return got.diverged
-        wrong = ending_mistakes(guest, expected, got, "emulate_csr")
-        if wrong:
-            return wrong
-    return []
+    return compare_with_reference(
+        "04.2", problem.guests(), "emulate_csr", _reference_recorder, _recording, answer
+    )
 
 
 def mistakes(problem: CsrProblem, answer) -> list[str]:

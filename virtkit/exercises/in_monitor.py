@@ -149,3 +149,26 @@ def ending_mistakes(guest: Guest, expected: Run, got: Run, what: str) -> list[st
     if got.console != expected.console:
         return [f"{guest.name}: the guest printed something else than with the reference"]
     return []
+
+
+def compare_with_reference(
+    exercise: str, guests, piece: str, reference_recorder, recording, answer
+):
+    """Run each of ``guests`` with the student's ``answer`` as the monitor's ``piece``
+    (wrapped by ``recording(monitor, record, answer, expected, guest)``) and compare with
+    the reference run: the first divergence, or a different ending, is the feedback."""
+    for guest in guests:
+        expected = reference(exercise, guest, reference_recorder)
+        if expected.diverged:
+            raise RuntimeError(f"the reference diverged from itself: {expected.diverged}")
+
+        def install(monitor, record, guest=guest, expected=expected):
+            setattr(monitor, piece, recording(monitor, record, answer, expected, guest))
+
+        got = run_guest(guest, install)
+        if got.diverged:
+            return got.diverged
+        wrong = ending_mistakes(guest, expected, got, piece)
+        if wrong:
+            return wrong
+    return []

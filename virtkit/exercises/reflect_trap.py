@@ -24,8 +24,13 @@ import random
 from dataclasses import dataclass
 
 from virtkit.exercises import Exercise, register
-from virtkit.exercises.in_monitor import Diverged, Guest, ending_mistakes, ordinal, reference
-from virtkit.exercises.in_monitor import run_guest as run_in_monitor
+from virtkit.exercises.in_monitor import (
+    Diverged,
+    Guest,
+    compare_with_reference,
+    ordinal,
+    reference,
+)
 from virtkit.isa.causes import INTERRUPT_BIT, cause_name
 from virtkit.monitors.fullvirt import trap_and_emulate as TE
 from virtkit.monitors.fullvirt.vcpu import VIRTUAL_CSRS
@@ -293,21 +298,9 @@ def call_mistakes(expected: TrapCall | None, got: TrapCall, number: int, guest) 
 
 
 def run(problem: ReflectProblem, answer) -> list[str]:
-    for guest in problem.guests():
-        expected = reference("04.3", guest, _reference_recorder)
-        if expected.diverged:
-            raise RuntimeError(f"the reference diverged from itself: {expected.diverged}")
-
-        def install(monitor, record, guest=guest, expected=expected):
-            monitor.reflect_trap = _recording(monitor, record, answer, expected, guest)
-
-        got = run_in_monitor(guest, install)
-        if got.diverged:
-            return got.diverged
-        wrong = ending_mistakes(guest, expected, got, "reflect_trap")
-        if wrong:
-            return wrong
-    return []
+    return compare_with_reference(
+        "04.3", problem.guests(), "reflect_trap", _reference_recorder, _recording, answer
+    )
 
 
 def mistakes(problem: ReflectProblem, answer) -> list[str]:

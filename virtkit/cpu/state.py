@@ -133,12 +133,19 @@ CSR_BASE = X_BASE + 32
 STATS_BASE = CSR_BASE + 4096
 TLB_TAG_BASE = STATS_BASE + STAT_SIZE
 TLB_DELTA_BASE = TLB_TAG_BASE + TLB_SIZE
-STATE_SIZE = TLB_DELTA_BASE + TLB_SIZE
+# The decode cache (virtkit.cpu.decode): per slot, an instruction word and its decoded
+# form. A slot is only ever used for the word it holds, so the cache needs no saving,
+# copying or flushing, and an all-zero slot is correct (word 0 decodes to 0, illegal).
+DECODE_ENTRIES = 16384  # direct-mapped by the word's RAM address: 64 KiB of code
+DECODE_BASE = TLB_DELTA_BASE + TLB_SIZE
+STATE_SIZE = DECODE_BASE + 2 * DECODE_ENTRIES
+SAVED_SIZE = DECODE_BASE  # what a snapshot keeps: everything but the decode cache
 
 
 @njit(cache=True)
 def split(state):
-    """The named views of the state buffer: (x, csr, st, tlb_tag, tlb_delta, stats)."""
+    """The named views of the state buffer: (x, csr, st, tlb_tag, tlb_delta, stats,
+    decoded)."""
     return (
         state[X_BASE : X_BASE + 32],
         state[CSR_BASE : CSR_BASE + 4096],
@@ -146,6 +153,7 @@ def split(state):
         state[TLB_TAG_BASE : TLB_TAG_BASE + TLB_SIZE],
         state[TLB_DELTA_BASE : TLB_DELTA_BASE + TLB_SIZE],
         state[STATS_BASE : STATS_BASE + STAT_SIZE],
+        state[DECODE_BASE:STATE_SIZE],
     )
 
 
@@ -163,5 +171,6 @@ class HartArrays:
         self.tlb_tag = self.state[TLB_TAG_BASE : TLB_TAG_BASE + TLB_SIZE]
         self.tlb_delta = self.state[TLB_DELTA_BASE : TLB_DELTA_BASE + TLB_SIZE]
         self.stats = self.state[STATS_BASE : STATS_BASE + STAT_SIZE]
+        self.decoded = self.state[DECODE_BASE:STATE_SIZE]
         self.ram = np.zeros(ram_size, dtype=np.uint8)
         self.st[RAM_SIZE] = ram_size

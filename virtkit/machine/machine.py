@@ -429,7 +429,7 @@ class Machine:
                 "cmdline": self.cmdline,
             },
             "image": None if self.image is None else _image_record(self.image),
-            "hart": self.hart.arrays.state.tobytes(),
+            "hart": self.hart.arrays.state[: S.SAVED_SIZE].tobytes(),
             "ram": zlib.compress(self.hart.arrays.ram.tobytes(), 1),
             "devices": {name: _device_state(device) for name, device in self._devices().items()},
             "halted": self.halted,
@@ -455,7 +455,7 @@ class Machine:
                 machine._cmdline_placed = machine._cmdline_problem(machine.cmdline) is None
             state_array = np.frombuffer(state["hart"], dtype=np.int64)
             ram = np.frombuffer(zlib.decompress(state["ram"]), dtype=np.uint8)
-            machine.hart.arrays.state[:] = state_array
+            machine.hart.arrays.state[: S.SAVED_SIZE] = state_array
             machine.hart.arrays.ram[:] = ram
             for name, device in machine._devices().items():
                 _set_device_state(device, state["devices"][name])

@@ -1,11 +1,15 @@
 """The compiled core: fetch, decode and execute RV32IMA + Zicsr + Zifencei + H instructions.
 
 ``run`` is the one entry point. It executes until something Python must see happens
-(see virtkit.cpu.exits) and returns the exit reason. Instructions are decoded by the
-major opcode (Volume I, table 24.1) and its funct3/funct7 fields; the encodings are
-those of virtkit.isa.instructions. The common instructions (integer, branches, loads
-and stores that hit the TLB) are executed inline in ``execute``; everything rarer
-goes through helpers that are compiled separately, so the hot loop stays small.
+(see virtkit.cpu.exits) and returns the exit reason. Each instruction word is decoded
+once (virtkit.cpu.decode: major opcode, Volume I, table 24.1, then funct3/funct7)
+into a form the hot loop dispatches on with one switch, and the decode cache keeps
+that form for as long as the word in RAM is unchanged. The common instructions
+(integer, branches, loads and stores that hit the TLB) are executed inline in
+``execute``; everything rarer goes through helpers that are compiled separately, so
+the hot loop stays small. The hot loop reads registers, TLB entries and the decode
+cache through the one ``state`` buffer and RAM through one 32-bit view, so that the
+machine keeps few base pointers and more of its registers for the guest's values.
 
 Interrupts are checked at these points, and only there:
   - when ``run`` is entered, and after every SYSTEM instruction (CSR accesses, xRET,

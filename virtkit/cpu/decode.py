@@ -129,26 +129,19 @@ def form(op, byte1, byte2, byte3, imm):
 
 
 @njit(cache=True)
-def pack(op, rd, rs1, rs2, imm):
-    """The decoded form of an instruction with registers rd, rs1 and rs2."""
-    return form(op, X_SLOT + rd, X_SLOT + rs1, X_SLOT + rs2, imm)
-
-
-@njit(cache=True)
-def signed12(value):
-    return ((value & 0xFFF) ^ 0x800) - 0x800
-
-
-@njit(cache=True)
 def decode(insn):
     """The decoded form of the 32-bit instruction word ``insn``."""
     opcode = insn & 0x7F
-    rd = (insn >> 7) & 31
     funct3 = (insn >> 12) & 7
-    rs1 = (insn >> 15) & 31
-    rs2 = (insn >> 20) & 31
     funct7 = insn >> 25
-    i_imm = signed12(insn >> 20)
+    shamt = (insn >> 20) & 31
+    # Registers as their slots in state (a register field of an instruction that
+    # has none reads x0's slot, to no effect).
+    rd = X_SLOT + ((insn >> 7) & 31)
+    rs1 = X_SLOT + ((insn >> 15) & 31)
+    rs2 = X_SLOT + ((insn >> 20) & 31)
+    x0 = X_SLOT
+    i_imm = (((insn >> 20) & 0xFFF) ^ 0x800) - 0x800
     imm = NO_IMMEDIATE
     alu_op = OP_ILLEGAL  # for ALU instructions, which become OP_NOP when rd = x0
     if opcode == I.OPCODE_OP_IMM:
@@ -162,7 +155,7 @@ def decode(insn):
         else:
             alu_op = OP_IMM_OPS[funct3]
         if funct3 == 1 or funct3 == 5:
-            i_imm = rs2  # the shift amount
+            i_imm = shamt
         imm = i_imm
     elif opcode == I.OPCODE_OP:
         if funct7 == 0:
@@ -178,11 +171,12 @@ def decode(insn):
         imm = ((insn & 0xFFFFF000) ^ 0x80000000) - 0x80000000
     else:
         if opcode == I.OPCODE_LOAD:
-            return form(LOAD_OPS[funct3], X_SLOT + rd, X_SLOT + rs1, funct3, i_imm)
+            return form(LOAD_OPS[funct3], rd, rs1, funct3, i_imm)
         if opcode == I.OPCODE_STORE:
             if funct3 > 2:
-                return pack(OP_ILLEGAL, 0, 0, 0, 0)
-            return pack(OP_SB + funct3, 0, rs1, rs2, signed12((funct7 << 5) | rd))
+                return ILLEGAL_FORM
+            s_imm = ((((funct7 << 5) | ((insn >> 7) & 31)) & 0xFFF) ^ 0x800) - 0x800
+            return form(OP_SB + funct3, x0, rs1, rs2, s_imm)
         if opcode == I.OPCODE_BRANCH:
             offset = (
                 ((insn >> 31) << 12)
@@ -190,7 +184,7 @@ def decode(insn):
                 | (((insn >> 25) & 0x3F) << 5)
                 | (((insn >> 8) & 0xF) << 1)
             )
-            return pack(BRANCH_OPS[funct3], 0, rs1, rs2, (offset ^ 0x1000) - 0x1000)
+            return form(BRANCH_OPS[funct3], x0, rs1, rs2, (offset ^ 0x1000) - 0x1000)
         if opcode == I.OPCODE_JAL:
             offset = (
                 ((insn >> 31) << 20)
@@ -198,18 +192,18 @@ def decode(insn):
                 | (((insn >> 20) & 1) << 11)
                 | (((insn >> 21) & 0x3FF) << 1)
             )
-            return pack(OP_JAL, rd, 0, 0, (offset ^ 0x100000) - 0x100000)
+            return form(OP_JAL, rd, x0, x0, (offset ^ 0x100000) - 0x100000)
         if opcode == I.OPCODE_JALR:
-            return pack(OP_JALR if funct3 == 0 else OP_ILLEGAL, rd, rs1, 0, i_imm)
+            return form(OP_JALR if funct3 == 0 else OP_ILLEGAL, rd, rs1, x0, i_imm)
         if opcode == I.OPCODE_MISC_MEM:
             # FENCE orders nothing on one in-order hart; FENCE.I has no stale
             # instruction cache to discard (see the module docstring).
-            return pack(OP_NOP if funct3 <= 1 else OP_ILLEGAL, 0, 0, 0, 0)
+            return form(OP_NOP if funct3 <= 1 else OP_ILLEGAL, x0, x0, x0, 0)
         if opcode == I.OPCODE_AMO:
-            return pack(OP_AMO, 0, 0, 0, 0)
+            return form(OP_AMO, x0, x0, x0, 0)  # the helpers decode the word themselves
         if opcode == I.OPCODE_SYSTEM:
-            return pack(OP_SYSTEM, 0, 0, 0, 0)
-        return pack(OP_ILLEGAL, 0, 0, 0, 0)
-    if alu_op != OP_ILLEGAL and rd == 0:
-        return pack(OP_NOP, 0, 0, 0, 0)
-    return pack(alu_op, rd, rs1, rs2, imm)
+            return form(OP_SYSTEM, x0, x0, x0, 0)
+        return ILLEGAL_FORM
+    if alu_op != OP_ILLEGAL and rd == x0:
+        return form(OP_NOP, x0, x0, x0, 0)
+    return form(alu_op, rd, rs1, rs2, imm)

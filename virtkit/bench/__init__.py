@@ -41,7 +41,9 @@ pull request #2337): it runs a register-only loop at hundreds of MIPS but this w
 which stores often, far slower. The ratio therefore flatters virtkit.
 
 The figures are wall-clock times of this machine and are written only to the table this
-prints and the JSON file it writes; targets are shown, never asserted.
+prints and the JSON file it writes; targets are shown, never asserted. The compute runs,
+Unicorn's and the exit loop are made three times each and the fastest is reported
+(measure.SPEED_RUNS): load from elsewhere only ever slows a run down.
 
 Files: compute.s (the workload), sv32.s (its paged entry), two_stage.s (its entry as a
 guest), measure.py (the measurements, the Python reference, the table); this module is

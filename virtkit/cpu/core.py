@@ -756,17 +756,13 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                     return retired + 1, E.EXIT_MMIO_READ
                 if status == mmu.ACCESS_TRAP:
                     next_pc = FAULTED
-            if next_pc != FAULTED:
-                if funct3 == 0:
-                    value = ((value & 0xFF) ^ 0x80) - 0x80
-                elif funct3 == 1:
-                    value = ((value & 0xFFFF) ^ 0x8000) - 0x8000
-                elif funct3 == 4:
-                    value &= 0xFF
-                elif funct3 == 5:
-                    value &= 0xFFFF
-                if rd != S.X_BASE:  # not x0
-                    state[rd] = value & MASK32
+            if next_pc != FAULTED and rd != S.X_BASE:
+                # Keep the low 8 * size bits and sign-extend them for LB, LH and LW
+                # (funct3 < 4): arithmetic, with no branch on the kind of load.
+                bits = 8 * size
+                low = value & ((1 << bits) - 1)
+                sign = 1 << (bits - 1)
+                state[rd] = (((low ^ sign) - sign) if funct3 < 4 else low) & MASK32
         elif op == D.OP_SW or op == D.OP_SB or op == D.OP_SH:
             va = (a + imm) & MASK32
             size = 1 << (op - D.OP_SB)

@@ -465,7 +465,7 @@ class FullVirtMonitor:
             self.shadow.sstatus_changed(old_sstatus, vcpu.slot("sstatus"))
         match done.kind:
             case "sfence.vma":
-                self.shadow.flush(done.address)
+                self.shadow.sfence_vma(done.address, done.asid)
                 self._revalidate_translations()
             case "wfi":
                 stop = self._wait_for_interrupt()
@@ -476,7 +476,8 @@ class FullVirtMonitor:
         return None
 
     def _address_space_changed(self) -> None:
-        self.shadow.flush()
+        # The shadow follows satp by itself (activate finds the new root's tables in
+        # its cache); the translator's lookup table must be checked against the new map.
         self._revalidate_translations()
 
     def _revalidate_translations(self) -> None:

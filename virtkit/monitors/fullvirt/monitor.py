@@ -282,6 +282,9 @@ class FullVirtMonitor:
         start = self._steps()
         console_start = max(len(self.console.text) - len(awaited or "") + 1, 0)
         exit = self.hart.last_exit()
+        # Time may have passed while the guest was off the hart (a hypervisor ran other
+        # VMs): a timer already due raises its interrupt now, without an exit for it.
+        self._timer()
         while True:
             done = self._steps() - start
             if limit is not None and done >= limit:

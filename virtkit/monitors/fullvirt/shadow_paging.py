@@ -283,6 +283,7 @@ class ShadowTable:
         self.root = root
         self.level0: dict[int, int] = {}  # vpn1 -> host page of its level-0 table
         self.regions: dict[int, GuestRegion] = {}  # vpn1 -> what its entries came from
+        self.watched = None  # the sync's (word indices, values) of those guest PTEs, or None
         self.synced = True
         self.clear()
 
@@ -307,6 +308,7 @@ class ShadowTable:
             self._pool.give(hppn)
         self.level0.clear()
         self.regions.clear()
+        self.watched = None
         self.synced = True
         self._zero(self.root)
         if self.window is not None:
@@ -327,6 +329,7 @@ class ShadowTable:
             self._ram32[self._index(self.root, vpn1)] = 0
             self._pool.give(hppn)
         self.regions.pop(vpn1, None)
+        self.watched = None
         return dropped
 
     def clear_page(self, va: int) -> None:
@@ -377,6 +380,7 @@ class ShadowTable:
         region.root_pte = root_pte
         if leaf_pte is not None:
             region.leaf_ptes[(va >> PAGE_SHIFT) & 0x3FF] = leaf_pte
+        self.watched = None
 
     def entries(self):
         """(va, shadow PTE) of every valid leaf, for looking at and checking."""
@@ -523,30 +527,54 @@ class ShadowMMU:
     def _sync(self, space: ShadowAddressSpace, table: ShadowTable) -> int:
         """Check ``table`` against the guest's tables after a full SFENCE.VMA, and drop
         the entries whose guest PTEs changed since they were made (KVM syncs its unsync
-        shadow pages so). Returns how many entries were dropped."""
+        shadow pages so). Returns how many entries were dropped.
+
+        Usually nothing changed (tinyos fences at every time slice), so the guest PTEs
+        behind the entries are first compared all at once; only if one differs does
+        the check go region by region to find the entries it made."""
+        if table.watched is None:
+            table.watched = self._watched_ptes(space, table)
+        addresses, values = table.watched
+        self.meter.charge("page_walk_step", len(addresses))  # guest PTEs read
         dropped = 0
-        reads = 0  # guest PTEs read, priced as page walk steps
-        root = space.guest_root
+        if not np.array_equal(self._ram32[addresses], values):
+            dropped = self._drop_stale(space, table)
+        table.synced = True
+        self.statistics["shadow syncs"] += 1
+        self.statistics["stale entries dropped"] += dropped
+        return dropped
+
+    def _watched_ptes(self, space: ShadowAddressSpace, table: ShadowTable):
+        """(host RAM word indices, values) of the guest PTEs ``table``'s entries were
+        made from: each region's root entry, and the level-0 PTE behind each entry."""
+        addresses, values = [], []
+        for vpn1, region in table.regions.items():
+            addresses.append([table._index(space.guest_root, vpn1)])
+            values.append([region.root_pte])
+            if region.guest_table is not None:
+                present = np.flatnonzero(table.level0_entries(vpn1))
+                addresses.append(table._index(region.guest_table, 0) + present)
+                values.append(region.leaf_ptes[present])
+        if not addresses:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint32)
+        return np.concatenate(addresses).astype(np.int64), np.concatenate(values).astype(np.uint32)
+
+    def _drop_stale(self, space: ShadowAddressSpace, table: ShadowTable) -> int:
+        """Drop the entries of ``table`` whose guest PTEs changed; returns how many."""
+        dropped = 0
         for vpn1, region in list(table.regions.items()):
-            reads += 1
-            if self._ram32[table._index(root, vpn1)] != region.root_pte:
-                dropped += table.clear_region(vpn1)
+            if self._ram32[table._index(space.guest_root, vpn1)] != region.root_pte:
+                dropped += table.clear_region(vpn1)  # a new root entry: the whole region
                 continue
             if region.guest_table is None:
                 continue  # pieces of a megapage come from the root entry alone
             start = table._index(region.guest_table, 0)
             guest = self._ram32[start : start + ENTRIES]
             shadow = table.level0_entries(vpn1)
-            present = shadow != 0
-            stale = present & (guest != region.leaf_ptes)
-            reads += int(np.count_nonzero(present))
-            if stale.any():
-                dropped += int(np.count_nonzero(stale))
-                shadow[stale] = 0
-        table.synced = True
-        self.meter.charge("page_walk_step", reads)
-        self.statistics["shadow syncs"] += 1
-        self.statistics["stale entries dropped"] += dropped
+            stale = (shadow != 0) & (guest != region.leaf_ptes)
+            dropped += int(np.count_nonzero(stale))
+            shadow[stale] = 0
+        table.watched = None
         return dropped
 
     # -- which table the hart uses -----------------------------------------------------------------

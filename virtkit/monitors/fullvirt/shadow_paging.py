@@ -52,8 +52,8 @@ refilling it, without the hidden faults. This matters because tinyos, which uses
 ASIDs, executes SFENCE.VMA x0, x0 after every satp write: at every context switch, and
 at every time slice even when the same process goes on. Entries depend on more than
 the guest's PTEs: on sstatus.SUM and MXR, and on which guest pages hold translated code
-(write-protected); a change of those drops the entries of every cached table, as before.
-The cache is bounded by the monitor's pool of host pages: when it is empty, the least
+(write-protected); a change of those drops the entries of every cached table. The
+cache is bounded by the monitor's pool of host pages: when it is empty, the least
 recently used root's tables are evicted (never the current one's).
 
 The U-bit problem. Guest kernel and guest user code both run in real U-mode, so the

@@ -59,7 +59,7 @@ def monitored(image, translate: bool, ram_mb: int = 16, **options) -> FullVirtMo
 
 
 @pytest.mark.parametrize("translate", MODES.values(), ids=MODES.keys())
-@pytest.mark.parametrize("guest", ["csr", "paging", "timer"])
+@pytest.mark.parametrize("guest", ["csr", "paging", "roots", "timer"])
 def test_hand_written_guests_print_the_same_as_natively(guest, translate):
     image = program(guest)
     expected = native(image)
@@ -77,6 +77,38 @@ def test_paging_guest_meets_the_u_bit_sum_and_a_d_rules():
     assert text[6:9] == ["0000000d", "80200000", "00000000"]
     # exit(100 * 42); the data page's PTE got A and D, the code page's only A.
     assert text[10:] == ["00001068", "000000c0", "00000040"]
+
+
+ROOTS_READS = ["11111111", "11111111", "22222222", "33333333", "22222222", "33333333"]
+ROOTS_READS += ["22222222", "44444444"]
+
+
+@pytest.mark.parametrize("translate", MODES.values(), ids=MODES.keys())
+def test_cached_shadow_tables_never_serve_a_pte_changed_and_fenced_in_another_root(translate):
+    # roots.s changes PTEs of root A while root B is in satp, and fences: all
+    # addresses, one address, one ASID; a leaf, then a root entry. Each switch back to
+    # A finds its shadow in the cache, checked against A's tables, never stale.
+    monitor = monitored(program("roots"), translate)
+    result = monitor.run(until=LIMIT)
+    assert (result.reason, result.exit_code) == ("halt", 0), str(result)
+    assert monitor.console.text.split() == ROOTS_READS
+    statistics = monitor.shadow.statistics
+    assert statistics["shadow cache misses"] == 2  # A and B, once each
+    assert statistics["shadow cache hits"] == 7  # every other switch
+    assert statistics["stale entries dropped"] >= 3  # the fenced changes of A
+
+
+def test_roots_guest_reads_stale_words_if_the_cache_skips_its_check(monkeypatch):
+    # The test above can fail: without the check against the guest's tables after a
+    # fence, the cached shadow of A still maps the old pages.
+    def no_check(self, space, table):
+        table.synced = True
+        return 0
+
+    monkeypatch.setattr(SP.ShadowMMU, "_sync", no_check)
+    monitor = monitored(program("roots"), False)
+    monitor.run(until=LIMIT)
+    assert monitor.console.text.split() != ROOTS_READS
 
 
 def test_binary_translation_avoids_the_exits_of_trap_and_emulate():
@@ -140,6 +172,41 @@ def test_tinyos_workloads_give_the_native_result_lines(workload, translate):
     assert (result.reason, result.exit_code) == ("halt", 0), str(result)
     assert monitor.console.text == expected
     assert f"{workload}" in expected.splitlines()[-1] or workload == "hello"
+
+
+def test_tinyos_keeps_its_shadow_across_time_slices():
+    # tinyos writes satp and executes SFENCE.VMA x0, x0 at every time slice, also
+    # when the same process goes on: the shadow is checked, not rebuilt, so shorter
+    # slices bring more fences and syncs but not one more hidden fault.
+    runs = {}
+    for quantum in ("", " quantum=1ms"):
+        monitor = FullVirtMonitor(ram_mb=16, disk=bytes(guests.BLANK_DISK_BYTES))
+        monitor.load(guests.tinyos(), cmdline="init=compute n=1" + quantum)
+        result = monitor.run(until=50_000_000)
+        assert (result.reason, result.exit_code) == ("halt", 0), str(result)
+        runs[quantum] = monitor.emulated["sfence.vma"], monitor.shadow.statistics
+    (fences, long), (more_fences, short) = runs.values()
+    assert more_fences > fences and short["shadow syncs"] > long["shadow syncs"]
+    assert short["hidden faults"] == long["hidden faults"]
+    assert short["shadow flushes"] == 1 and short["stale entries dropped"] == 0
+
+
+@pytest.mark.parametrize("translate", MODES.values(), ids=MODES.keys())
+def test_a_small_shadow_pool_evicts_roots_and_changes_nothing_the_guest_sees(
+    monkeypatch, translate
+):
+    # forkwait's processes reuse freed root pages: the cache meets a root whose tables
+    # were rewritten (stale entries dropped), and with 12 host pages it must evict.
+    from virtkit.monitors.fullvirt import monitor as fullvirt_monitor
+
+    monkeypatch.setattr(fullvirt_monitor, "SHADOW_POOL_PAGES", 12)
+    monitor = FullVirtMonitor(disk=bytes(guests.BLANK_DISK_BYTES), translate=translate)
+    monitor.load(guests.tinyos(), cmdline=f"init=forkwait {WORKLOADS['forkwait']}")
+    result = monitor.run(until=50_000_000)
+    assert (result.reason, result.exit_code) == ("halt", 0), str(result)
+    assert monitor.console.text == tinyos_natively("forkwait")
+    statistics = monitor.shadow.statistics
+    assert statistics["shadow cache evictions"] > 0 and statistics["stale entries dropped"] > 0
 
 
 # -- The virtual CPU and trap reflection, as plain functions ------------------------------------
@@ -277,13 +344,14 @@ def mapped_outside_the_guest(monitor: FullVirtMonitor) -> list[tuple[int, int]]:
             monitor.vcpu_area,
         }
     bad = []
-    for view in ("kernel", "user"):
-        for va, spte in monitor.shadow.mappings(view):
-            page = spte >> 10
-            ok = page in guest or monitor.board.is_device_page(page)
-            ok |= view == "kernel" and va >> 22 == 0x3FF and page in window
-            if not ok:
-                bad.append((va, spte))
+    for space in monitor.shadow.cache.values():  # every cached guest root
+        for table in space.tables():
+            for va, spte in table.entries():
+                page = spte >> 10
+                ok = page in guest or monitor.board.is_device_page(page)
+                ok |= table is space.kernel and va >> 22 == 0x3FF and page in window
+                if not ok:
+                    bad.append((va, spte))
     return bad
 
 

@@ -16,10 +16,11 @@ The 16-VM run is made twice: with the guests' clocks real (the default: the time
 VMs run passes for every guest) and virtual (a guest's clock stops while it waits for
 the CPU). With real clocks each tinyos finds its 10 ms time slice over at nearly every
 dispatch, 15 ms after the last one, and takes a timer interrupt, a reschedule and an
-address-space switch that its monitor serves in Python: the guests' own tick work
-grows with the number of VMs. With virtual clocks it does not, and what is left is the
-hypervisor's own cost. Each VM's result line is checked against the Python reference
-first: a wrong run gets no figure.
+address-space switch (satp and SFENCE.VMA) that its monitor serves in Python: about 13
+trap-and-emulate exits a dispatch (the shadow tables survive it: shadow_paging.py's
+cache). The guests' own tick work grows with the number of VMs. With virtual clocks it
+does not, and what is left is the hypervisor's own cost. Each VM's result line is
+checked against the Python reference first: a wrong run gets no figure.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ HFENCE.VVMA and HFENCE.GVMA).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 # -- Major opcodes (Volume I, table 24.1) ----------------------------------------------
 OPCODE_LOAD = 0b0000011
@@ -242,6 +243,9 @@ def _check_table() -> None:
 _check_table()
 
 
+# Cached: the monitors look up every instruction their guests trap on, several times
+# (to name it, to emulate it), and a kernel traps on few distinct words.
+@lru_cache(maxsize=4096)
 def lookup(word: int) -> Instruction | None:
     """The instruction that encodes ``word``, or None for an unknown or reserved word."""
     for insn in _BY_OPCODE.get(word & 0x7F, ()):

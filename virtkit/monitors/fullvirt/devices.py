@@ -115,6 +115,8 @@ class VirtualBoard:
 
     def deliver_input(self) -> None:
         """Console input waiting for the guest goes into the UART's receive FIFO."""
+        if not self.console.has_input():
+            return  # the usual case, checked without taking the console's lock
         text = self.console.take_input()
         if text:
             self.uart.receive(text)

@@ -282,6 +282,9 @@ class FullVirtMonitor:
         start = self._steps()
         console_start = max(len(self.console.text) - len(awaited or "") + 1, 0)
         exit = self.hart.last_exit()
+        # Time may have passed while the guest was off the hart (a hypervisor ran other
+        # VMs): a timer already due raises its interrupt now, without an exit for it.
+        self._timer()
         while True:
             done = self._steps() - start
             if limit is not None and done >= limit:
@@ -465,7 +468,7 @@ class FullVirtMonitor:
             self.shadow.sstatus_changed(old_sstatus, vcpu.slot("sstatus"))
         match done.kind:
             case "sfence.vma":
-                self.shadow.flush(done.address)
+                self.shadow.sfence_vma(done.address, done.asid)
                 self._revalidate_translations()
             case "wfi":
                 stop = self._wait_for_interrupt()
@@ -476,7 +479,8 @@ class FullVirtMonitor:
         return None
 
     def _address_space_changed(self) -> None:
-        self.shadow.flush()
+        # The shadow follows satp by itself (activate finds the new root's tables in
+        # its cache); the translator's lookup table must be checked against the new map.
         self._revalidate_translations()
 
     def _revalidate_translations(self) -> None:

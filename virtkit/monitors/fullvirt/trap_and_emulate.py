@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from virtkit.isa import causes as C
+from virtkit.isa import csrs
 from virtkit.isa import instructions as I
 from virtkit.isa.encoding import decode_fields
 from virtkit.monitors.fullvirt.vcpu import (
@@ -41,6 +42,7 @@ SRET = I.BY_NAME["sret"].match
 WFI = I.BY_NAME["wfi"].match
 ECALL = I.BY_NAME["ecall"].match
 EBREAK = I.BY_NAME["ebreak"].match
+ASID = csrs.mask("satp", "ASID") >> csrs.shift("satp", "ASID")  # the ASID bits of rs2 (4.2.1)
 
 
 class GuestException(Exception):
@@ -57,13 +59,14 @@ class Emulated(NamedTuple):
 
     ``next_pc``: where the guest continues. ``kind``: "csr", "sret", "sfence.vma" or
     "wfi". ``csr``: the CSR number written, or -1. ``address``: SFENCE.VMA's virtual
-    address, None for all addresses.
+    address, None for all addresses; ``asid``: its address space, None for all.
     """
 
     next_pc: int
     kind: str
     csr: int = -1
     address: int | None = None
+    asid: int | None = None
 
 
 def is_counter(number: int) -> bool:
@@ -152,8 +155,14 @@ def emulate_privileged(vcpu: VirtualCPU, insn: int, x, pc: int, csr=None) -> Emu
     if insn == SRET:
         return Emulated(emulate_sret(vcpu), "sret")
     if name == "sfence.vma":
-        rs1 = decode_fields(kind, insn)["rs1"]
-        return Emulated(pc + 4, "sfence.vma", address=x[rs1] if rs1 else None)
+        fields = decode_fields(kind, insn)
+        rs1, rs2 = fields["rs1"], fields["rs2"]
+        return Emulated(
+            pc + 4,
+            "sfence.vma",
+            address=x[rs1] if rs1 else None,
+            asid=x[rs2] & ASID if rs2 else None,
+        )
     if insn == WFI:
         return Emulated(pc + 4, "wfi")
     raise GuestException(C.CAUSE_ILLEGAL_INSTRUCTION, insn)

@@ -19,6 +19,8 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import RISCVAttributesSection
 
+from virtkit.isa.program import Program
+
 EM_RISCV = 243
 # What the hart implements (virtkit.cpu): RV32IMA, Zicsr, Zifencei, Zicntr and the
 # extensions GNU tools list as implied by these (Zmmul by M, Zaamo and Zalrsc by A).
@@ -155,3 +157,35 @@ def check_fits(image: ElfImage, ram_base: int, ram_size: int) -> None:
             f"{image.name}: entry point {image.entry:#010x} is outside RAM "
             f"({ram_base:#010x}..{end:#010x})"
         )
+
+
+def as_image(program) -> ElfImage:
+    """What a machine or a monitor loads: an ELF file's path or bytes, an assembled
+    Program, or an ElfImage already read."""
+    if isinstance(program, ElfImage):
+        return program
+    if isinstance(program, Program):
+        return read_elf(program.to_elf(), name="<assembled program>")
+    if isinstance(program, bytes | bytearray | str | os.PathLike):
+        return read_elf(program)
+    raise TypeError(
+        f"load() takes an ELF file's path or bytes, a Program or an ElfImage, "
+        f"not {type(program).__name__}"
+    )
+
+
+def image_record(image: ElfImage) -> dict:
+    """The loaded image as plain data, for a snapshot (kept for a reboot)."""
+    segments = [(s.address, s.data, s.executable) for s in image.segments]
+    return {
+        "name": image.name,
+        "entry": image.entry,
+        "segments": segments,
+        "symbols": image.symbols,
+    }
+
+
+def image_from_record(record: dict) -> ElfImage:
+    """The image ``image_record`` saved."""
+    segments = [Segment(*fields) for fields in record["segments"]]
+    return ElfImage(record["name"], record["entry"], segments, record["symbols"])

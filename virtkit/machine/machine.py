@@ -47,7 +47,14 @@ from virtkit.isa.asm import assemble
 from virtkit.isa.program import Program
 from virtkit.machine import board
 from virtkit.machine.bus import Bus, Device
-from virtkit.machine.elf import ElfImage, ElfLoadError, Segment, check_fits, read_elf
+from virtkit.machine.elf import (
+    ElfImage,
+    ElfLoadError,
+    as_image,
+    check_fits,
+    image_from_record,
+    image_record,
+)
 from virtkit.machine.plic import Plic
 from virtkit.machine.sbi import SbiFirmware, SystemReset
 from virtkit.machine.sifive_test import SifiveTest
@@ -240,7 +247,7 @@ class Machine:
         e.g. "init=forkwait n=200"). Without one, an empty string is written there,
         unless that page is not RAM or belongs to the program (a bare-metal image).
         """
-        image = _as_image(program)
+        image = as_image(program)
         check_fits(image, self.hart.ram_base, self.hart.ram_size)
         if self.firmware == "image":
             _check_kernel_placement(image)
@@ -428,7 +435,7 @@ class Machine:
                 "disk_path": None if self.disk_path is None else os.fspath(self.disk_path),
                 "cmdline": self.cmdline,
             },
-            "image": None if self.image is None else _image_record(self.image),
+            "image": None if self.image is None else image_record(self.image),
             "hart": self.hart.arrays.state[: S.SAVED_SIZE].tobytes(),
             "ram": zlib.compress(self.hart.arrays.ram.tobytes(), 1),
             "devices": {name: _device_state(device) for name, device in self._devices().items()},
@@ -450,7 +457,7 @@ class Machine:
                 disk = state["devices"]["disk"]["disk"]
             machine = cls(config["ram_mb"], config["firmware"], disk)
             if state["image"] is not None:
-                machine.image = _image_from_record(state["image"])
+                machine.image = image_from_record(state["image"])
                 machine.cmdline = config.get("cmdline", "")
                 machine._cmdline_placed = machine._cmdline_problem(machine.cmdline) is None
             state_array = np.frombuffer(state["hart"], dtype=np.int64)
@@ -530,36 +537,7 @@ def _read_snapshot(data: bytes) -> dict:
 SNAPSHOT_KEYS = {"config", "image", "hart", "ram", "devices", "halted", "console", "input"}
 
 
-def _image_record(image: ElfImage) -> dict:
-    """The loaded kernel, kept for a reboot."""
-    segments = [(s.address, s.data, s.executable) for s in image.segments]
-    return {
-        "name": image.name,
-        "entry": image.entry,
-        "segments": segments,
-        "symbols": image.symbols,
-    }
-
-
-def _image_from_record(record: dict) -> ElfImage:
-    segments = [Segment(*fields) for fields in record["segments"]]
-    return ElfImage(record["name"], record["entry"], segments, record["symbols"])
-
-
-# -- Images ---------------------------------------------------------------------------------
-
-
-def _as_image(program) -> ElfImage:
-    if isinstance(program, ElfImage):
-        return program
-    if isinstance(program, Program):
-        return read_elf(program.to_elf(), name="<assembled program>")
-    if isinstance(program, bytes | bytearray | str | os.PathLike):
-        return read_elf(program)
-    raise TypeError(
-        f"load() takes an ELF file's path or bytes, a Program or an ElfImage, "
-        f"not {type(program).__name__}"
-    )
+# -- Images and the command line ------------------------------------------------------------
 
 
 def _cmdline_bytes(cmdline: str) -> bytes:

@@ -44,20 +44,18 @@ from virtkit.cpu import state as S
 from virtkit.isa import causes as C
 from virtkit.isa import instructions as I
 from virtkit.machine import board
-from virtkit.machine.elf import check_fits
+from virtkit.machine.elf import as_image, check_fits
 from virtkit.machine.machine import RunResult
 from virtkit.machine.virtio_blk import VirtioBlk
 from virtkit.monitors.fullvirt.devices import VirtualBoard
 from virtkit.monitors.fullvirt.monitor import (
     BATCH_INSTRUCTIONS,
     MIP_MTIP,
-    NEVER,
     PMPADDR_ALL,
     PMPCFG_NAPOT_RWX,
+    GuestTimer,
     MonitorError,
-    _image,
     parse_until,
-    skip_to,
 )
 from virtkit.monitors.fullvirt.sbi import VirtualSbi
 from virtkit.monitors.fullvirt.vcpu import MIP_SEIP, MIP_STIP, NO_DEADLINE
@@ -115,7 +113,7 @@ LOAD_SIZES = {0: (1, True), 1: (2, True), 2: (4, True), 4: (1, False), 5: (2, Fa
 STORE_SIZES = {0: 1, 1: 2, 2: 4}
 
 
-class HardwareMonitor:
+class HardwareMonitor(GuestTimer):
     """One guest on the hart's hypervisor extension, VS-mode kernel and VU-mode processes.
 
     The interface of FullVirtMonitor (``load``, ``run``, ``console``, ``board``,
@@ -171,7 +169,7 @@ class HardwareMonitor:
     # -- loading and booting ---------------------------------------------------------------------
     def load(self, program, cmdline: str = "") -> None:
         """Load a kernel and boot it in VS-mode at its entry, a0 = hart id 0, a1 = 0."""
-        image = _image(program)
+        image = as_image(program)
         check_fits(image, self.memory.base, self.memory.size)
         if len(cmdline) >= board.CMDLINE_SIZE or not cmdline.isascii() or "\0" in cmdline:
             raise ValueError(
@@ -384,37 +382,6 @@ class HardwareMonitor:
     def _reboot(self) -> None:
         self.board.reset()
         self._boot()
-
-    # -- time and interrupts -----------------------------------------------------------------------
-    def _program_timer(self) -> None:
-        """The real timer fires at the guest's deadline, unless its interrupt is pending."""
-        deadline = self.vcpu.stimecmp
-        if deadline == NO_DEADLINE or self.vcpu.pending & MIP_STIP:
-            self.hart.arrays.st[S.MTIMECMP] = NEVER
-        else:
-            self.hart.arrays.st[S.MTIMECMP] = min(deadline, NEVER)
-
-    def _timer(self) -> None:
-        if self.vcpu.time() >= self.vcpu.stimecmp:
-            self.vcpu.set_pending(MIP_STIP, True)
-        self._program_timer()
-
-    def _wait_for_interrupt(self):
-        """Guest WFI: as FullVirtMonitor's, go on if an interrupt is pending, else let
-        time pass to the guest's deadline, or leave it to the hypervisor."""
-        if self.vcpu.pending:
-            return None
-        if self.wfi_exits:
-            return "wfi", None
-        if self.vcpu.stimecmp != NO_DEADLINE:
-            skip_to(self.hart, self.vcpu.stimecmp)
-            self._timer()
-            return None
-        if self.console.interactive:
-            self.console.wait_for_input()
-        if self.console.has_input():
-            return None
-        return "idle", None
 
     # -- reports -------------------------------------------------------------------------------
     def report(self, label: str | None = None) -> costs.RunReport:

@@ -53,9 +53,8 @@ from virtkit.cpu import exits as E
 from virtkit.cpu import state as S
 from virtkit.isa import causes as C
 from virtkit.isa import instructions as I
-from virtkit.isa.program import Program
 from virtkit.machine import board
-from virtkit.machine.elf import ElfImage, Segment, check_fits, read_elf
+from virtkit.machine.elf import ElfImage, as_image, check_fits, image_from_record, image_record
 from virtkit.machine.machine import RunResult
 from virtkit.machine.sbi import SystemReset
 from virtkit.machine.virtio_blk import VirtioBlk
@@ -103,7 +102,46 @@ def skip_to(hart: Hart, deadline: int) -> None:
     st[S.TICKS] = max(int(st[S.TICKS]), target)
 
 
-class FullVirtMonitor:
+class GuestTimer:
+    """The guest's timer and its WFI, for a monitor with ``hart``, ``vcpu`` (which keeps
+    ``stimecmp``, ``time()``, ``set_pending`` and ``slot("sip")``), ``console`` and
+    ``wfi_exits``: the part the full-virtualization and the hardware-assisted monitors
+    share. The guest sets its deadline with SBI set_timer; the real timer fires then."""
+
+    def _program_timer(self) -> None:
+        """The real timer fires at the guest's deadline, unless its interrupt is pending."""
+        vcpu = self.vcpu
+        deadline = vcpu.stimecmp
+        if deadline == NO_DEADLINE or vcpu.slot("sip") & MIP_STIP:
+            self.hart.arrays.st[S.MTIMECMP] = NEVER
+        else:
+            self.hart.arrays.st[S.MTIMECMP] = min(deadline, NEVER)
+
+    def _timer(self) -> None:
+        if self.vcpu.time() >= self.vcpu.stimecmp:
+            self.vcpu.set_pending(MIP_STIP, True)
+        self._program_timer()
+
+    def _wait_for_interrupt(self):
+        """Guest WFI: go on if an interrupt is pending; else let time pass to the guest's
+        deadline (the hart does the same for its own WFI); else only input can help."""
+        vcpu = self.vcpu
+        if vcpu.slot("sip"):
+            return None
+        if self.wfi_exits:
+            return "wfi", None  # the time is not this guest's to skip: a hypervisor's
+        if vcpu.stimecmp != NO_DEADLINE:
+            skip_to(self.hart, vcpu.stimecmp)
+            self._timer()
+            return None
+        if self.console.interactive:
+            self.console.wait_for_input()
+        if self.console.has_input():
+            return None
+        return "idle", None
+
+
+class FullVirtMonitor(GuestTimer):
     """One guest, fully virtualized on its own hart.
 
     ``ram_mb``: the guest's RAM (at guest-physical 0x8000_0000, as on the board);
@@ -224,7 +262,7 @@ class FullVirtMonitor:
         """Load a kernel (ELF path or bytes, Program, ElfImage) and boot it, as the board's
         SBI firmware would: S-mode at its entry, a0 = hart id 0, a1 = 0 (no device tree).
         ``cmdline`` goes NUL-terminated at board.CMDLINE_BASE (tinyos reads it there)."""
-        image = _image(program)
+        image = as_image(program)
         check_fits(image, self.memory.base, self.memory.size)
         if cmdline and not (cmdline.isascii() and "\0" not in cmdline):
             raise ValueError(f"cmdline={cmdline!r}: the boot command line is ASCII, without NUL")
@@ -575,39 +613,6 @@ class FullVirtMonitor:
                     hart.pc = target  # a guest pc: _prepare translates it
         return None
 
-    # -- time ------------------------------------------------------------------------------------
-    def _program_timer(self) -> None:
-        """The real timer fires at the guest's deadline, unless its interrupt is pending."""
-        vcpu = self.vcpu
-        deadline = vcpu.stimecmp
-        if deadline == NO_DEADLINE or vcpu.slot("sip") & MIP_STIP:
-            self.hart.arrays.st[S.MTIMECMP] = NEVER
-        else:
-            self.hart.arrays.st[S.MTIMECMP] = min(deadline, NEVER)
-
-    def _timer(self) -> None:
-        if self.vcpu.time() >= self.vcpu.stimecmp:
-            self.vcpu.set_pending(MIP_STIP, True)
-        self._program_timer()
-
-    def _wait_for_interrupt(self):
-        """Guest WFI: go on if an interrupt is pending; else let time pass to the guest's
-        deadline (the hart does the same for its own WFI); else only input can help."""
-        vcpu = self.vcpu
-        if vcpu.slot("sip"):
-            return None
-        if self.wfi_exits:
-            return "wfi", None  # the time is not this guest's to skip: a hypervisor's
-        if vcpu.stimecmp != NO_DEADLINE:
-            skip_to(self.hart, vcpu.stimecmp)
-            self._timer()
-            return None
-        if self.console.interactive:
-            self.console.wait_for_input()
-        if self.console.has_input():
-            return None
-        return "idle", None
-
     # -- reports -------------------------------------------------------------------------------
     def report(self, label: str | None = None) -> costs.RunReport:
         """What the guest did and cost so far, priced by the monitor's cost model."""
@@ -653,7 +658,7 @@ class FullVirtMonitor:
                 if self.board.disk_path is None
                 else os.fspath(self.board.disk_path),
             },
-            "image": None if self.image is None else _image_record(self.image),
+            "image": None if self.image is None else image_record(self.image),
             "cmdline": self.cmdline,
             "pc": pc,
             "x": [int(v) for v in hart.arrays.x],
@@ -690,7 +695,7 @@ class FullVirtMonitor:
         options.setdefault("translate", config["translate"])
         monitor = cls(config["ram_mb"], disk, **options)
         if state["image"] is not None:
-            monitor.image = _image_from_record(state["image"])
+            monitor.image = image_from_record(state["image"])
         monitor.cmdline = state["cmdline"]
         monitor._reset_hart(board.RAM_BASE)
         ram = zlib.decompress(state["ram"])
@@ -736,20 +741,6 @@ def _set_device_state(device, state: dict) -> None:
         setattr(device, name, value)
 
 
-def _image_record(image: ElfImage) -> dict:
-    return {
-        "name": image.name,
-        "entry": image.entry,
-        "segments": [(s.address, s.data, s.executable) for s in image.segments],
-        "symbols": image.symbols,
-    }
-
-
-def _image_from_record(record: dict) -> ElfImage:
-    segments = [Segment(*fields) for fields in record["segments"]]
-    return ElfImage(record["name"], record["entry"], segments, record["symbols"])
-
-
 class _SnapshotUnpickler(pickle.Unpickler):
     ALLOWED = {("collections", "deque"), ("builtins", "bytearray"), ("builtins", "set")}
 
@@ -757,19 +748,6 @@ class _SnapshotUnpickler(pickle.Unpickler):
         if (module, name) not in self.ALLOWED:
             raise MonitorError(f"snapshot data names {module}.{name}, which is not plain data")
         return super().find_class(module, name)
-
-
-def _image(program) -> ElfImage:
-    if isinstance(program, ElfImage):
-        return program
-    if isinstance(program, Program):
-        return read_elf(program.to_elf(), name="<assembled program>")
-    if isinstance(program, bytes | bytearray | str | os.PathLike):
-        return read_elf(program)
-    raise TypeError(
-        f"load() takes an ELF file's path or bytes, a Program or an ElfImage, "
-        f"not {type(program).__name__}"
-    )
 
 
 def boot(image: str | Path, cmdline: str = "", **options) -> FullVirtMonitor:

@@ -553,22 +553,6 @@ def is_breakpoint(st, pc):
 
 
 @njit(cache=True)
-def illegal_instruction(st, insn):
-    """Record an illegal-instruction exception; tval holds the instruction bits."""
-    st[S.EXC_CAUSE] = C.CAUSE_ILLEGAL_INSTRUCTION
-    st[S.EXC_TVAL] = insn
-    return True
-
-
-@njit(cache=True)
-def misaligned_target(st, target):
-    """A taken branch or jump to a target that is not 4-byte aligned (Volume I, 2.5)."""
-    st[S.EXC_CAUSE] = C.CAUSE_MISALIGNED_FETCH
-    st[S.EXC_TVAL] = target
-    return True
-
-
-@njit(cache=True)
 def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
     """Run up to ``limit`` instructions. Returns (steps taken, exit reason or EXIT_NONE).
 
@@ -839,14 +823,14 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 return retired + 1, reason
             next_pc = FAULTED
         else:
-            illegal_instruction(st, insn)
+            illegal(st, insn)
             next_pc = FAULTED
 
         # One test catches both an exception and a taken branch or jump to a target
         # that is not 4-byte aligned (Volume I, 2.5), reported on that instruction.
         if next_pc & 3:
             if next_pc != FAULTED:
-                misaligned_target(st, next_pc)
+                mmu.raise_exception(st, C.CAUSE_MISALIGNED_FETCH, next_pc)
             flush_retired(st, stats, retired - counted)
             return retired + 1, take_exception(x, st, csr, stats, pc, insn)
         pc = next_pc

@@ -33,7 +33,9 @@ from virtkit.isa import csrs
 # -- The virtual-CPU area: one word per slot, from byte 0x800 of its page ----------------
 AREA_VA = 0xFFFF_F000  # where the binary translator maps the page for translated code
 SLOTS_OFFSET = 0x800  # slot i is at byte SLOTS_OFFSET + 4 * i of the page
-SLOT_NAMES = (
+# The CSRs the virtual CPU keeps, which come first (every other CSR number is M-level
+# or does not exist, and an access from guest S is an illegal instruction).
+CSR_SLOT_NAMES = (
     "sstatus",
     "sie",
     "sip",
@@ -45,6 +47,9 @@ SLOT_NAMES = (
     "satp",
     "scounteren",
     "senvcfg",
+)
+SLOT_NAMES = (
+    *CSR_SLOT_NAMES,
     "mode",  # virtual privilege: 1 guest S, 0 guest U
     "stimecmp",  # the guest timer's deadline, low word
     "stimecmph",  # and high word
@@ -62,24 +67,8 @@ def slot_offset_from_x0(name: str) -> int:
     return AREA_VA + SLOTS_OFFSET + 4 * SLOT[name] - (1 << 32)
 
 
-# The CSRs the virtual CPU keeps, by number (every other CSR number is M-level or
-# does not exist, and an access from guest S is an illegal instruction).
-VIRTUAL_CSRS = {
-    csrs.number(name): name
-    for name in (
-        "sstatus",
-        "sie",
-        "sip",
-        "stvec",
-        "sscratch",
-        "sepc",
-        "scause",
-        "stval",
-        "satp",
-        "scounteren",
-        "senvcfg",
-    )
-}
+# The same CSRs by number.
+VIRTUAL_CSRS = {csrs.number(name): name for name in CSR_SLOT_NAMES}
 
 # -- Field rules (4.1) -------------------------------------------------------------------
 SSTATUS_SIE = csrfile.MSTATUS_SIE

@@ -70,7 +70,8 @@ class Registers:
         return key
 
     def __getitem__(self, key) -> int:
-        return int(self._x[self._index(key)])
+        index = key if type(key) is int and 0 <= key < 32 else self._index(key)
+        return int(self._x[index])
 
     def __setitem__(self, key, value: int) -> None:
         index = key if type(key) is int and 0 <= key < 32 else self._index(key)

@@ -147,12 +147,21 @@ def encode(insn, **values: int) -> int:
     return word & 0xFFFFFFFF
 
 
+def field_names(insn) -> tuple[str, ...]:
+    """The fields of ``insn``'s format, in operand order: what ``decode_fields`` returns.
+    AMO and LR also have aq and rl (as "aqrl"), which are not written as operands."""
+    names = _FIELD_NAMES.get(insn.format)
+    if names is None:
+        names = tuple(name for operand in insn.operands for name in operand_fields(operand))
+        if insn.format in ("AMO", "LR"):
+            names += ("aqrl",)
+        _FIELD_NAMES[insn.format] = names
+    return names
+
+
+_FIELD_NAMES: dict[str, tuple[str, ...]] = {}  # by format, filled as formats are met
+
+
 def decode_fields(insn, word: int) -> dict[str, int]:
     """The operand field values of ``word``, which must match ``insn``."""
-    values = {}
-    for operand in insn.operands:
-        for name in operand_fields(operand):
-            values[name] = _DECODERS[name](word)
-    if insn.format in ("AMO", "LR"):
-        values["aqrl"] = _DECODERS["aqrl"](word)
-    return values
+    return {name: _DECODERS[name](word) for name in field_names(insn)}

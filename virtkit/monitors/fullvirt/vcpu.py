@@ -60,6 +60,7 @@ SLOT_NAMES = (
     "site",  # where the translated code called the dispatch routine from
 )
 SLOT = {name: index for index, name in enumerate(SLOT_NAMES)}
+MODE_SLOT = SLOT["mode"]
 
 
 def slot_offset_from_x0(name: str) -> int:
@@ -89,7 +90,6 @@ NO_DEADLINE = (1 << 64) - 1  # stimecmp after reset and after set_timer(-1)
 
 PRV_U = 0
 PRV_S = 1
-MODE_NAMES = {PRV_U: "U", PRV_S: "S"}
 
 
 class VirtualCPU:
@@ -134,18 +134,18 @@ class VirtualCPU:
     @property
     def mode(self) -> str:
         """The virtual privilege: "S" (guest kernel) or "U" (guest user)."""
-        return MODE_NAMES[self._slots[SLOT["mode"]] & 1]
+        return "S" if self._slots[MODE_SLOT] & 1 else "U"
 
     @mode.setter
     def mode(self, name: str) -> None:
         if name not in ("S", "U"):
             raise ValueError(f"a guest runs in virtual S or U mode, not {name!r}")
-        self._slots[SLOT["mode"]] = PRV_S if name == "S" else PRV_U
+        self._slots[MODE_SLOT] = PRV_S if name == "S" else PRV_U
 
     @property
     def privilege(self) -> int:
         """The virtual privilege as the spec encodes it: 1 for S, 0 for U."""
-        return self._slots[SLOT["mode"]] & 1
+        return self._slots[MODE_SLOT] & 1
 
     @property
     def stimecmp(self) -> int:

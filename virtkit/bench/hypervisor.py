@@ -15,10 +15,10 @@ sixteen times over, four VMs four times, sixteen VMs once.
 The 16-VM run is made twice: with the guests' clocks real (the default: the time other
 VMs run passes for every guest) and virtual (a guest's clock stops while it waits for
 the CPU). With real clocks each tinyos finds its 10 ms time slice over at nearly every
-dispatch, 15 ms after the last one, and takes a timer interrupt, a reschedule and an
-address-space switch (satp and SFENCE.VMA) that its monitor serves in Python: about 13
-trap-and-emulate exits a dispatch (the shadow tables survive it: shadow_paging.py's
-cache). The guests' own tick work grows with the number of VMs. With virtual clocks it
+dispatch, 15 ms after the last one, and takes a timer interrupt and a reschedule that
+its monitor serves in Python: 10 trap-and-emulate exits a dispatch (the trap entry and
+return, one SBI set_timer; tinyos keeps its address space when the same process goes
+on). The guests' own tick work grows with the number of VMs. With virtual clocks it
 does not, and what is left is the hypervisor's own cost. Each VM's result line is
 checked against the Python reference first: a wrong run gets no figure.
 """

@@ -49,8 +49,8 @@ changed ("sync", as KVM calls what it does to its *unsync* shadow pages when the
 flushes its TLB: arch/x86/kvm/mmu/mmu.c, Documentation/virt/kvm/x86/mmu.rst). An entry
 whose PTEs are unchanged is what a new fill would write, so keeping it is the same as
 refilling it, without the hidden faults. This matters because tinyos, which uses no
-ASIDs, executes SFENCE.VMA x0, x0 after every satp write: at every context switch, and
-at every time slice even when the same process goes on. Entries depend on more than
+ASIDs, executes SFENCE.VMA x0, x0 after every satp write, at every switch to another
+process, and the processes it switches between keep most of their pages. Entries depend on more than
 the guest's PTEs: on sstatus.SUM and MXR, and on which guest pages hold translated code
 (write-protected); a change of those drops the entries of every cached table. The
 cache is bounded by the monitor's pool of host pages: when it is empty, the least
@@ -529,7 +529,7 @@ class ShadowMMU:
         the entries whose guest PTEs changed since they were made (KVM syncs its unsync
         shadow pages so). Returns how many entries were dropped.
 
-        Usually nothing changed (tinyos fences at every time slice), so the guest PTEs
+        Usually nothing changed (tinyos fences at every process switch), so the guest PTEs
         behind the entries are first compared all at once; only if one differs does
         the check go region by region to find the entries it made."""
         if table.watched is None:

@@ -105,11 +105,10 @@ from_user:
     sw x29, 116(sp)
     sw x30, 120(sp)
     sw x31, 124(sp)
-    csrr t0, sscratch
-    sw t0, 8(sp)                    # the user's sp
+    csrrw t0, sscratch, zero        # the user's sp; sscratch = 0: in the kernel now
+    sw t0, 8(sp)
     csrr t0, sepc
     sw t0, 0(sp)
-    csrw sscratch, zero             # in the kernel now
     mv a0, sp
     call user_trap                  # on the kernel stack, just below the trap frame
     mv a0, sp                       # C code gave sp back: it is the trap frame again

@@ -132,8 +132,7 @@ void syscall(struct trapframe *tf);
 /* timer.c */
 void timer_init(unsigned quantum_ms);
 void timer_start_slice(void);
-int timer_slice_over(void);
-void timer_interrupt(void);
+int timer_interrupt(void);   /* 1: the running process's slice is over */
 int timer_sleep(const struct timespec *duration);
 void timer_now(struct timespec *now);
 

@@ -22,6 +22,7 @@
 static uint64_t quantum;                    /* in timer ticks */
 static uint64_t slice_end;                  /* of the running process */
 static uint64_t armed = ARCH_TIME_NEVER;    /* the deadline the SBI timer holds */
+static int next_slice_armed;                /* it holds the end of the slice starting next */
 
 void timer_init(unsigned quantum_ms)
 {
@@ -42,24 +43,33 @@ static void arm_if_earlier(uint64_t deadline)
 
 void timer_start_slice(void)
 {
+    if (next_slice_armed) {
+        next_slice_armed = 0;   /* timer_interrupt began this slice and armed its end */
+        return;
+    }
     slice_end = arch_read_time() + quantum;
     arm_if_earlier(slice_end);
 }
 
-int timer_slice_over(void)
-{
-    return arch_read_time() >= slice_end;
-}
-
 /* The timer interrupt: wake the sleepers whose time has come and arm the next
-   deadline. Preempting the running process is the trap handler's business. */
-void timer_interrupt(void)
+   deadline. Returns 1 when the running process's slice is over; preempting it is then
+   the trap handler's business (it yields), and the scheduler starts the next slice at
+   once. That slice begins here: its end is armed with the same SBI call that clears
+   this interrupt, so starting it needs no second call (each is an exit to the
+   firmware, and under a hypervisor an exit to the monitor). */
+int timer_interrupt(void)
 {
     uint64_t now = arch_read_time();
     uint64_t next = proc_wake_sleepers(now);
-    if (current && now < slice_end && slice_end < next)
+    int over = current && now >= slice_end;
+    if (over) {
+        slice_end = now + quantum;
+        next_slice_armed = 1;
+    }
+    if (current && slice_end < next)
         next = slice_end;
     arm(next);      /* always: this is also what clears the pending interrupt */
+    return over;
 }
 
 /* nanosleep: sleep for at least the duration (rounded up to whole ticks). A negative

@@ -86,8 +86,7 @@ void user_trap(struct trapframe *tf)
         syscall(tf);
         break;
     case CAUSE_S_TIMER_INTERRUPT:
-        timer_interrupt();
-        if (timer_slice_over())
+        if (timer_interrupt())
             yield();
         break;
     case CAUSE_S_EXTERNAL_INTERRUPT:

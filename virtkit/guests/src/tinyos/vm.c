@@ -143,10 +143,16 @@ int as_create(struct addrspace *as)
     return 0;
 }
 
+/* The root table satp holds, while every translation a hart may have cached from it
+   is still right; NULL when that is not known. */
+static uint32_t *active_root;
+
 /* Free every user page and level-0 table; the root, with the kernel mapping, stays. */
 void as_free_user(struct addrspace *as)
 {
     uint32_t *pte;
+    if (as->root == active_root)
+        active_root = NULL;     /* the hart may cache translations to the freed pages */
     for (uint32_t va = 0; (pte = next_user_page(as, &va)); va += PAGE_SIZE)
         kfree((void *)PTE_ADDRESS(*pte));
     for (uint32_t r = 0; r < ARRAY_SIZE(user_roots); r++) {
@@ -254,9 +260,18 @@ uint32_t as_set_brk(struct addrspace *as, uint32_t new_brk)
     return new_brk;
 }
 
+/* Switch to the address space of the process about to run. When it is the one already
+   active (the scheduler picked the process that was running), its translations are
+   still right, and the satp write and the fence are skipped, as Linux's switch_mm
+   does for prev == next: both are privileged, so under trap-and-emulate each costs
+   an exit. A root freed and reused by another process is not mistaken for the
+   active one: as_free_user forgets it. */
 void as_activate(struct addrspace *as)
 {
+    if (as->root == active_root)
+        return;
     arch_set_pagetable(as->root);
+    active_root = as->root;
 }
 
 /* The kernel address of user address va, if the page is there (or can be faulted in)

@@ -10,7 +10,8 @@ the monitors' Python included), for 1, 4 and 16 VMs, and the 16-VM figure agains
 time (``time.process_time``): the figures are compared with each other, and on a shared
 machine other load would otherwise weigh on the short 1-VM run and the long 16-VM run
 differently. And every configuration does the same work, sixteen VM runs: one VM
-sixteen times over, four VMs four times, sixteen VMs once.
+sixteen times over, four VMs four times, sixteen VMs once. Each configuration is
+measured three times (once with --quick), in turns, and its fastest run is reported.
 
 The 16-VM run is made twice: with the guests' clocks real (the default: the time other
 VMs run passes for every guest) and virtual (a guest's clock stops while it waits for
@@ -88,16 +89,31 @@ def run_side_by_side(count: int, n: int, guest_clock: str) -> dict:
     }
 
 
-def measure_hypervisor(quick: bool, result: Callable[..., dict]) -> dict[str, dict]:
-    """Every figure of MEASUREMENTS, as ``result(key, value, note, **detail)`` makes them."""
+def measure_hypervisor(quick: bool, result: Callable[..., dict], runs: int = 1) -> dict[str, dict]:
+    """Every figure of MEASUREMENTS, as ``result(key, value, note, **detail)`` makes them.
+
+    Each configuration is run ``runs`` times and its fastest run counts, as for the
+    compute figures (other load on the machine only ever slows a run down); the rounds
+    take the configurations in turn, so that a busy spell does not fall on one alone.
+    """
     n = COMPUTE_N[quick]
-    note = f"{VM_RUNS} VMs of compute n={n}, credit, 1 ms slice, boot included, CPU time"
-    results, mips = {}, {}
+    configurations = {count: (count, "real") for count in VM_COUNTS}
+    configurations["virtual"] = (16, "virtual")
+    fastest: dict = {}
+    for _ in range(runs):
+        for key, (count, clock) in configurations.items():
+            run = run_vms(count, n, guest_clock=clock)
+            if key not in fastest or run["seconds"] < fastest[key]["seconds"]:
+                fastest[key] = run
+    mips = {key: run["instructions"] / run["seconds"] / 1e6 for key, run in fastest.items()}
+    note = (
+        f"{VM_RUNS} VMs of compute n={n}, credit, 1 ms slice, boot included, CPU time, "
+        f"fastest of {runs}"
+    )
+    results = {}
     for count in VM_COUNTS:
-        run = run_vms(count, n)
-        mips[count] = run["instructions"] / run["seconds"] / 1e6
         results[f"hypervisor_{count}vm_mips"] = result(
-            f"hypervisor_{count}vm_mips", mips[count], note, **run
+            f"hypervisor_{count}vm_mips", mips[count], note, **fastest[count]
         )
     results["hypervisor_16vm_ratio"] = result(
         "hypervisor_16vm_ratio",
@@ -105,12 +121,10 @@ def measure_hypervisor(quick: bool, result: Callable[..., dict]) -> dict[str, di
         f"{mips[16]:.1f} against {mips[1]:.1f} MIPS; real guest clocks: each guest takes a "
         "timer tick at nearly every dispatch",
     )
-    virtual = run_vms(16, n, guest_clock="virtual")
-    virtual_mips = virtual["instructions"] / virtual["seconds"] / 1e6
     results["hypervisor_16vm_virtual_ratio"] = result(
         "hypervisor_16vm_virtual_ratio",
-        virtual_mips / mips[1],
-        f"{virtual_mips:.1f} against {mips[1]:.1f} MIPS",
-        **virtual,
+        mips["virtual"] / mips[1],
+        f"{mips['virtual']:.1f} against {mips[1]:.1f} MIPS",
+        **fastest["virtual"],
     )
     return results

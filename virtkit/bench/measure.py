@@ -668,7 +668,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
 
     _progress(len(PROGRESS_STEPS) - 1, PROGRESS_STEPS[-2])
     try:
-        results.update(hypervisor.measure_hypervisor(quick, _result))
+        results.update(hypervisor.measure_hypervisor(quick, _result, SPEED_RUNS[quick]))
     except hypervisor.HypervisorBenchmarkError as exc:
         raise BenchmarkError(str(exc)) from exc
 

@@ -49,6 +49,8 @@ NO_INSTRUCTION = np.int64(0)  # the instruction bits of a trap not caused by one
 NO_VALUE = np.int64(0)  # tval of an interrupt (np.int64: see virtkit.cpu.mmu)
 FAULTED = -1  # next_pc of an instruction that raised an exception (it is never aligned)
 FETCH_PAGE_MASK = 0xFFFFF003  # the page of a pc, and the bits that make it misaligned
+PAGE_SIZE = 4096
+PAGE_OFFSET = PAGE_SIZE - 1
 
 # Fully fixed SYSTEM encodings, from the instruction table.
 ECALL = I.BY_NAME["ecall"].match
@@ -582,36 +584,51 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
     st[S.SKIP_BREAKPOINT] = -1
     retired = 0
     counted = 0
-    while retired < limit:
-        # Fetch: from the page of the last fetch, else through the fetch TLB. ``word``
-        # is the instruction's index in RAM as 32-bit words. A pc that is not 4-byte
-        # aligned never matches fetch_page and faults in the slow path. With pc
-        # breakpoints set, fetch_page stays -1, so every fetch comes here and checks them.
-        if (pc & FETCH_PAGE_MASK) == fetch_page:
-            word = (pc + fetch_delta) >> 2
-        else:
-            if (
-                has_breakpoints
-                and is_breakpoint(st, pc)
-                and not (retired == 0 and pc == skip_breakpoint)
-            ):
-                st[S.PC] = pc
-                flush_retired(st, stats, retired - counted)
-                st[S.EXIT_REASON] = E.EXIT_BREAKPOINT
-                st[S.EXIT_PC] = pc
-                return retired, E.EXIT_BREAKPOINT
-            index = fetch_tags + ((pc >> 12) & (S.TLB_ENTRIES - 1))
-            if state[np.uint64(index)] == (pc >> 12) + fetch_bias and (pc & 3) == 0:
-                if not has_breakpoints:
-                    fetch_page = pc & ~0xFFF
-                fetch_delta = state[np.uint64(index + S.TLB_SIZE)]
+    # Instructions run in blocks: a block starts where the fetch is looked up (the
+    # first instruction, one after a taken branch, a jump or the end of a page) and
+    # runs on through the following words of the page, without looking up the fetch
+    # or the limit again, until ``retired`` reaches ``block_end``. ``word`` is the
+    # instruction's index in RAM as 32-bit words.
+    block_end = 0
+    word = 0
+    while True:
+        if retired == block_end:
+            if retired >= limit:
+                break
+            # Fetch: from the page of the last block, else through the fetch TLB. A
+            # pc that is not 4-byte aligned never matches fetch_page and faults in the
+            # slow path. With pc breakpoints set, fetch_page stays -1 and every block
+            # is one instruction, so every fetch comes here and checks them.
+            if (pc & FETCH_PAGE_MASK) == fetch_page:
                 word = (pc + fetch_delta) >> 2
+                block_end = retired + min(limit - retired, (PAGE_SIZE - (pc & PAGE_OFFSET)) >> 2)
             else:
-                flush_retired(st, stats, retired - counted)
-                counted = retired
-                word = fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, context)
-                if word < 0:
-                    return retired + 1, take_exception(x, st, csr, stats, pc, NO_INSTRUCTION)
+                if (
+                    has_breakpoints
+                    and is_breakpoint(st, pc)
+                    and not (retired == 0 and pc == skip_breakpoint)
+                ):
+                    st[S.PC] = pc
+                    flush_retired(st, stats, retired - counted)
+                    st[S.EXIT_REASON] = E.EXIT_BREAKPOINT
+                    st[S.EXIT_PC] = pc
+                    return retired, E.EXIT_BREAKPOINT
+                block_end = retired + 1
+                index = fetch_tags + ((pc >> 12) & (S.TLB_ENTRIES - 1))
+                if state[np.uint64(index)] == (pc >> 12) + fetch_bias and (pc & 3) == 0:
+                    fetch_delta = state[np.uint64(index + S.TLB_SIZE)]
+                    word = (pc + fetch_delta) >> 2
+                    if not has_breakpoints:
+                        fetch_page = pc & ~PAGE_OFFSET
+                        block_end = retired + min(
+                            limit - retired, (PAGE_SIZE - (pc & PAGE_OFFSET)) >> 2
+                        )
+                else:
+                    flush_retired(st, stats, retired - counted)
+                    counted = retired
+                    word = fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, context)
+                    if word < 0:
+                        return retired + 1, take_exception(x, st, csr, stats, pc, NO_INSTRUCTION)
         insn = np.int64(ram32[np.uint64(word)])
         slot = S.DECODE_BASE + 2 * (word & (S.DECODE_ENTRIES - 1))
         if state[slot] != insn:
@@ -626,7 +643,8 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
         a = state[(form >> 16) & 0xFF]
         b = state[(form >> 24) & 0xFF]
         imm = form >> 32
-        next_pc = (pc + 4) & MASK32
+        sequential_pc = (pc + 4) & MASK32
+        next_pc = sequential_pc
 
         # ALU instructions: the decoder turned those that write x0 into OP_NOP.
         if op == D.OP_ADDI:
@@ -826,13 +844,18 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
             illegal(st, insn)
             next_pc = FAULTED
 
-        # One test catches both an exception and a taken branch or jump to a target
-        # that is not 4-byte aligned (Volume I, 2.5), reported on that instruction.
-        if next_pc & 3:
-            if next_pc != FAULTED:
-                mmu.raise_exception(st, C.CAUSE_MISALIGNED_FETCH, next_pc)
-            flush_retired(st, stats, retired - counted)
-            return retired + 1, take_exception(x, st, csr, stats, pc, insn)
+        if next_pc == sequential_pc:
+            word += 1  # the block goes on (it ends at the end of the page)
+        else:
+            # A taken branch or jump, or an exception. One test catches both an
+            # exception and a target that is not 4-byte aligned (Volume I, 2.5),
+            # reported on the branch or jump.
+            if next_pc & 3:
+                if next_pc != FAULTED:
+                    mmu.raise_exception(st, C.CAUSE_MISALIGNED_FETCH, next_pc)
+                flush_retired(st, stats, retired - counted)
+                return retired + 1, take_exception(x, st, csr, stats, pc, insn)
+            block_end = retired + 1  # the next instruction starts a block
         pc = next_pc
         retired += 1
 

@@ -386,7 +386,7 @@ def execute_system(x, csr, st, tlb_tag, insn, pc):
             cause = C.CAUSE_VIRTUAL_SUPERVISOR_ECALL
         else:
             cause = C.CAUSE_SUPERVISOR_ECALL
-        mmu.raise_exception(st, cause, 0)
+        mmu.raise_exception(st, cause, NO_VALUE)
         return FAULT
     if insn == EBREAK:
         if st[S.EBREAK_EXITS]:
@@ -579,6 +579,7 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
     data_bias = mmu.tlb_tag_bias(csr, data)
     fetch_page = -1
     fetch_delta = 0
+    tohost_offset = st[S.TOHOST] - S.RAM_BASE  # HTIF (negative: none)
     has_breakpoints = st[S.N_BREAKPOINTS] > 0
     skip_breakpoint = st[S.SKIP_BREAKPOINT]  # only for the first instruction
     st[S.SKIP_BREAKPOINT] = -1
@@ -778,7 +779,7 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                     mask = ((1 << (size << 3)) - 1) << shift
                     old = np.int64(ram32[np.uint64(offset >> 2)])
                     ram32[np.uint64(offset >> 2)] = (old & ~mask) | ((b << shift) & mask)
-                if (offset & ~3) == st[S.TOHOST] - S.RAM_BASE:
+                if (offset & ~3) == tohost_offset:
                     # HTIF: a store to the low word of tohost hands a command to the host.
                     st[S.PC] = next_pc
                     st[S.EXIT_ADDR] = st[S.TOHOST]
@@ -801,14 +802,14 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                     st[S.PC] = next_pc
                     st[S.EXIT_PC] = pc
                     st[S.EXIT_INSN] = insn
-                    flush_retired(st, stats, 1)
+                    flush_retired(st, stats, retired + 1 - counted)
                     return retired + 1, E.EXIT_HALT
                 if status == mmu.ACCESS_TRAP:
                     next_pc = FAULTED
                 elif (va >> 16) == (S.CLINT_BASE >> 16):
                     # A CLINT store may raise or lower MSIP or MTIP: let run() look.
                     st[S.PC] = next_pc
-                    flush_retired(st, stats, 1)
+                    flush_retired(st, stats, retired + 1 - counted)
                     return retired + 1, E.EXIT_NONE
         elif op == D.OP_AMO:
             flush_retired(st, stats, retired - counted)
@@ -837,7 +838,7 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 reason = st[S.EXIT_REASON]
                 if reason == E.EXIT_WFI or reason == E.EXIT_HALT:
                     st[S.PC] = next_pc  # the instruction retires; the hart stops after it
-                    flush_retired(st, stats, 1)
+                    flush_retired(st, stats, retired + 1 - counted)
                 return retired + 1, reason
             next_pc = FAULTED
         else:

@@ -8,8 +8,9 @@ that form for as long as the word in RAM is unchanged. The common instructions
 (integer, branches, loads and stores that hit the TLB) are executed inline in
 ``execute``; everything rarer goes through helpers that are compiled separately, so
 the hot loop stays small. The hot loop reads registers, TLB entries and the decode
-cache through the one ``state`` buffer and RAM through one 32-bit view, so that the
-machine keeps few base pointers and more of its registers for the guest's values.
+cache through the one ``state`` buffer and RAM through one 32-bit view (byte stores
+alone write the bytes themselves), so that the machine keeps few base pointers and more
+of its registers for the guest's values.
 
 Interrupts are checked at these points, and only there:
   - when ``run`` is entered, and after every SYSTEM instruction (CSR accesses, xRET,
@@ -739,8 +740,7 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
             size = 1 << (funct3 & 3)
             index = load_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
             if state[np.uint64(index)] == (va >> 12) + data_bias and (va & (size - 1)) == 0:
-                # Every size is read as the aligned word that holds it (little-endian),
-                # so the loop needs only one view of RAM.
+                # Every size is read as the aligned word that holds it (little-endian).
                 offset = va + state[np.uint64(index + S.TLB_SIZE)]
                 value = np.int64(ram32[np.uint64(offset >> 2)]) >> ((offset & 3) << 3)
             else:
@@ -774,6 +774,8 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 offset = va + state[np.uint64(index + S.TLB_SIZE)]
                 if size == 4:
                     ram32[np.uint64(offset >> 2)] = b
+                elif size == 1:
+                    ram[np.uint64(offset)] = b & 0xFF
                 else:  # merged into the aligned word that holds it
                     shift = (offset & 3) << 3
                     mask = ((1 << (size << 3)) - 1) << shift

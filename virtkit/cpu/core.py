@@ -8,8 +8,9 @@ that form for as long as the word in RAM is unchanged. The common instructions
 (integer, branches, loads and stores that hit the TLB) are executed inline in
 ``execute``; everything rarer goes through helpers that are compiled separately, so
 the hot loop stays small. The hot loop reads registers, TLB entries and the decode
-cache through the one ``state`` buffer and RAM through one 32-bit view, so that the
-machine keeps few base pointers and more of its registers for the guest's values.
+cache through the one ``state`` buffer and RAM through one 32-bit view (byte stores
+alone write the bytes themselves), so that the machine keeps few base pointers and more
+of its registers for the guest's values.
 
 Interrupts are checked at these points, and only there:
   - when ``run`` is entered, and after every SYSTEM instruction (CSR accesses, xRET,
@@ -49,6 +50,8 @@ NO_INSTRUCTION = np.int64(0)  # the instruction bits of a trap not caused by one
 NO_VALUE = np.int64(0)  # tval of an interrupt (np.int64: see virtkit.cpu.mmu)
 FAULTED = -1  # next_pc of an instruction that raised an exception (it is never aligned)
 FETCH_PAGE_MASK = 0xFFFFF003  # the page of a pc, and the bits that make it misaligned
+PAGE_SIZE = 4096
+PAGE_OFFSET = PAGE_SIZE - 1
 
 # Fully fixed SYSTEM encodings, from the instruction table.
 ECALL = I.BY_NAME["ecall"].match
@@ -384,7 +387,7 @@ def execute_system(x, csr, st, tlb_tag, insn, pc):
             cause = C.CAUSE_VIRTUAL_SUPERVISOR_ECALL
         else:
             cause = C.CAUSE_SUPERVISOR_ECALL
-        mmu.raise_exception(st, cause, 0)
+        mmu.raise_exception(st, cause, NO_VALUE)
         return FAULT
     if insn == EBREAK:
         if st[S.EBREAK_EXITS]:
@@ -577,41 +580,57 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
     data_bias = mmu.tlb_tag_bias(csr, data)
     fetch_page = -1
     fetch_delta = 0
+    tohost_offset = st[S.TOHOST] - S.RAM_BASE  # HTIF (negative: none)
     has_breakpoints = st[S.N_BREAKPOINTS] > 0
     skip_breakpoint = st[S.SKIP_BREAKPOINT]  # only for the first instruction
     st[S.SKIP_BREAKPOINT] = -1
     retired = 0
     counted = 0
-    while retired < limit:
-        # Fetch: from the page of the last fetch, else through the fetch TLB. ``word``
-        # is the instruction's index in RAM as 32-bit words. A pc that is not 4-byte
-        # aligned never matches fetch_page and faults in the slow path. With pc
-        # breakpoints set, fetch_page stays -1, so every fetch comes here and checks them.
-        if (pc & FETCH_PAGE_MASK) == fetch_page:
-            word = (pc + fetch_delta) >> 2
-        else:
-            if (
-                has_breakpoints
-                and is_breakpoint(st, pc)
-                and not (retired == 0 and pc == skip_breakpoint)
-            ):
-                st[S.PC] = pc
-                flush_retired(st, stats, retired - counted)
-                st[S.EXIT_REASON] = E.EXIT_BREAKPOINT
-                st[S.EXIT_PC] = pc
-                return retired, E.EXIT_BREAKPOINT
-            index = fetch_tags + ((pc >> 12) & (S.TLB_ENTRIES - 1))
-            if state[np.uint64(index)] == (pc >> 12) + fetch_bias and (pc & 3) == 0:
-                if not has_breakpoints:
-                    fetch_page = pc & ~0xFFF
-                fetch_delta = state[np.uint64(index + S.TLB_SIZE)]
+    # Instructions run in blocks: a block starts where the fetch is looked up (the
+    # first instruction, one after a taken branch, a jump or the end of a page) and
+    # runs on through the following words of the page, without looking up the fetch
+    # or the limit again, until ``retired`` reaches ``block_end``. ``word`` is the
+    # instruction's index in RAM as 32-bit words.
+    block_end = 0
+    word = 0
+    while True:
+        if retired == block_end:
+            if retired >= limit:
+                break
+            # Fetch: from the page of the last block, else through the fetch TLB. A
+            # pc that is not 4-byte aligned never matches fetch_page and faults in the
+            # slow path. With pc breakpoints set, fetch_page stays -1 and every block
+            # is one instruction, so every fetch comes here and checks them.
+            if (pc & FETCH_PAGE_MASK) == fetch_page:
                 word = (pc + fetch_delta) >> 2
+                block_end = retired + min(limit - retired, (PAGE_SIZE - (pc & PAGE_OFFSET)) >> 2)
             else:
-                flush_retired(st, stats, retired - counted)
-                counted = retired
-                word = fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, context)
-                if word < 0:
-                    return retired + 1, take_exception(x, st, csr, stats, pc, NO_INSTRUCTION)
+                if (
+                    has_breakpoints
+                    and is_breakpoint(st, pc)
+                    and not (retired == 0 and pc == skip_breakpoint)
+                ):
+                    st[S.PC] = pc
+                    flush_retired(st, stats, retired - counted)
+                    st[S.EXIT_REASON] = E.EXIT_BREAKPOINT
+                    st[S.EXIT_PC] = pc
+                    return retired, E.EXIT_BREAKPOINT
+                block_end = retired + 1
+                index = fetch_tags + ((pc >> 12) & (S.TLB_ENTRIES - 1))
+                if state[np.uint64(index)] == (pc >> 12) + fetch_bias and (pc & 3) == 0:
+                    fetch_delta = state[np.uint64(index + S.TLB_SIZE)]
+                    word = (pc + fetch_delta) >> 2
+                    if not has_breakpoints:
+                        fetch_page = pc & ~PAGE_OFFSET
+                        block_end = retired + min(
+                            limit - retired, (PAGE_SIZE - (pc & PAGE_OFFSET)) >> 2
+                        )
+                else:
+                    flush_retired(st, stats, retired - counted)
+                    counted = retired
+                    word = fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, context)
+                    if word < 0:
+                        return retired + 1, take_exception(x, st, csr, stats, pc, NO_INSTRUCTION)
         insn = np.int64(ram32[np.uint64(word)])
         slot = S.DECODE_BASE + 2 * (word & (S.DECODE_ENTRIES - 1))
         if state[slot] != insn:
@@ -626,7 +645,8 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
         a = state[(form >> 16) & 0xFF]
         b = state[(form >> 24) & 0xFF]
         imm = form >> 32
-        next_pc = (pc + 4) & MASK32
+        sequential_pc = (pc + 4) & MASK32
+        next_pc = sequential_pc
 
         # ALU instructions: the decoder turned those that write x0 into OP_NOP.
         if op == D.OP_ADDI:
@@ -720,8 +740,7 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
             size = 1 << (funct3 & 3)
             index = load_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
             if state[np.uint64(index)] == (va >> 12) + data_bias and (va & (size - 1)) == 0:
-                # Every size is read as the aligned word that holds it (little-endian),
-                # so the loop needs only one view of RAM.
+                # Every size is read as the aligned word that holds it (little-endian).
                 offset = va + state[np.uint64(index + S.TLB_SIZE)]
                 value = np.int64(ram32[np.uint64(offset >> 2)]) >> ((offset & 3) << 3)
             else:
@@ -755,12 +774,14 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 offset = va + state[np.uint64(index + S.TLB_SIZE)]
                 if size == 4:
                     ram32[np.uint64(offset >> 2)] = b
+                elif size == 1:
+                    ram[np.uint64(offset)] = b & 0xFF
                 else:  # merged into the aligned word that holds it
                     shift = (offset & 3) << 3
                     mask = ((1 << (size << 3)) - 1) << shift
                     old = np.int64(ram32[np.uint64(offset >> 2)])
                     ram32[np.uint64(offset >> 2)] = (old & ~mask) | ((b << shift) & mask)
-                if (offset & ~3) == st[S.TOHOST] - S.RAM_BASE:
+                if (offset & ~3) == tohost_offset:
                     # HTIF: a store to the low word of tohost hands a command to the host.
                     st[S.PC] = next_pc
                     st[S.EXIT_ADDR] = st[S.TOHOST]
@@ -783,14 +804,14 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                     st[S.PC] = next_pc
                     st[S.EXIT_PC] = pc
                     st[S.EXIT_INSN] = insn
-                    flush_retired(st, stats, 1)
+                    flush_retired(st, stats, retired + 1 - counted)
                     return retired + 1, E.EXIT_HALT
                 if status == mmu.ACCESS_TRAP:
                     next_pc = FAULTED
                 elif (va >> 16) == (S.CLINT_BASE >> 16):
                     # A CLINT store may raise or lower MSIP or MTIP: let run() look.
                     st[S.PC] = next_pc
-                    flush_retired(st, stats, 1)
+                    flush_retired(st, stats, retired + 1 - counted)
                     return retired + 1, E.EXIT_NONE
         elif op == D.OP_AMO:
             flush_retired(st, stats, retired - counted)
@@ -819,20 +840,25 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 reason = st[S.EXIT_REASON]
                 if reason == E.EXIT_WFI or reason == E.EXIT_HALT:
                     st[S.PC] = next_pc  # the instruction retires; the hart stops after it
-                    flush_retired(st, stats, 1)
+                    flush_retired(st, stats, retired + 1 - counted)
                 return retired + 1, reason
             next_pc = FAULTED
         else:
             illegal(st, insn)
             next_pc = FAULTED
 
-        # One test catches both an exception and a taken branch or jump to a target
-        # that is not 4-byte aligned (Volume I, 2.5), reported on that instruction.
-        if next_pc & 3:
-            if next_pc != FAULTED:
-                mmu.raise_exception(st, C.CAUSE_MISALIGNED_FETCH, next_pc)
-            flush_retired(st, stats, retired - counted)
-            return retired + 1, take_exception(x, st, csr, stats, pc, insn)
+        if next_pc == sequential_pc:
+            word += 1  # the block goes on (it ends at the end of the page)
+        else:
+            # A taken branch or jump, or an exception. One test catches both an
+            # exception and a target that is not 4-byte aligned (Volume I, 2.5),
+            # reported on the branch or jump.
+            if next_pc & 3:
+                if next_pc != FAULTED:
+                    mmu.raise_exception(st, C.CAUSE_MISALIGNED_FETCH, next_pc)
+                flush_retired(st, stats, retired - counted)
+                return retired + 1, take_exception(x, st, csr, stats, pc, insn)
+            block_end = retired + 1  # the next instruction starts a block
         pc = next_pc
         retired += 1
 

@@ -121,14 +121,6 @@ assert X_SLOT + 31 <= 0xFF, "a register's slot must fit a byte of the decoded fo
 
 
 @njit(cache=True)
-def form(op, byte1, byte2, byte3, imm):
-    """The decoded form with these fields (see the module docstring)."""
-    if op == OP_ILLEGAL:
-        return ILLEGAL_FORM
-    return op | (byte1 << 8) | (byte2 << 16) | (byte3 << 24) | (imm << 32)
-
-
-@njit(cache=True)
 def decode(insn):
     """The decoded form of the 32-bit instruction word ``insn``."""
     opcode = insn & 0x7F
@@ -142,68 +134,86 @@ def decode(insn):
     rs2 = X_SLOT + ((insn >> 20) & 31)
     x0 = X_SLOT
     i_imm = (((insn >> 20) & 0xFFF) ^ 0x800) - 0x800
+    # The fields of the form (see the module docstring); the cases below name x0
+    # for the operands their instructions do not have.
+    op = OP_ILLEGAL
+    byte1, byte2, byte3 = rd, rs1, rs2
     imm = NO_IMMEDIATE
-    alu_op = OP_ILLEGAL  # for ALU instructions, which become OP_NOP when rd = x0
+    alu = False  # ALU instructions become OP_NOP when rd = x0
     if opcode == I.OPCODE_OP_IMM:
+        alu = True
         if funct3 == 1:
-            alu_op = OP_SLLI if funct7 == 0 else OP_ILLEGAL
+            op = OP_SLLI if funct7 == 0 else OP_ILLEGAL
         elif funct3 == 5:
             if funct7 == 0:
-                alu_op = OP_SRLI
+                op = OP_SRLI
             elif funct7 == FUNCT7_SUB_SRA:
-                alu_op = OP_SRAI
+                op = OP_SRAI
         else:
-            alu_op = OP_IMM_OPS[funct3]
-        if funct3 == 1 or funct3 == 5:
-            i_imm = shamt
-        imm = i_imm
+            op = OP_IMM_OPS[funct3]
+        imm = shamt if funct3 == 1 or funct3 == 5 else i_imm
     elif opcode == I.OPCODE_OP:
+        alu = True
         if funct7 == 0:
-            alu_op = OP_OPS[funct3]
+            op = OP_OPS[funct3]
         elif funct7 == FUNCT7_SUB_SRA and funct3 == 0:
-            alu_op = OP_SUB
+            op = OP_SUB
         elif funct7 == FUNCT7_SUB_SRA and funct3 == 5:
-            alu_op = OP_SRA
+            op = OP_SRA
         elif funct7 == FUNCT7_MULDIV:
-            alu_op = OP_MUL + funct3
+            op = OP_MUL + funct3
     elif opcode == I.OPCODE_LUI or opcode == I.OPCODE_AUIPC:
-        alu_op = OP_LUI if opcode == I.OPCODE_LUI else OP_AUIPC
+        alu = True
+        op = OP_LUI if opcode == I.OPCODE_LUI else OP_AUIPC
         imm = ((insn & 0xFFFFF000) ^ 0x80000000) - 0x80000000
-    else:
-        if opcode == I.OPCODE_LOAD:
-            return form(LOAD_OPS[funct3], rd, rs1, funct3, i_imm)
-        if opcode == I.OPCODE_STORE:
-            if funct3 > 2:
-                return ILLEGAL_FORM
-            s_imm = ((((funct7 << 5) | ((insn >> 7) & 31)) & 0xFFF) ^ 0x800) - 0x800
-            return form(OP_SB + funct3, x0, rs1, rs2, s_imm)
-        if opcode == I.OPCODE_BRANCH:
-            offset = (
-                ((insn >> 31) << 12)
-                | (((insn >> 7) & 1) << 11)
-                | (((insn >> 25) & 0x3F) << 5)
-                | (((insn >> 8) & 0xF) << 1)
-            )
-            return form(BRANCH_OPS[funct3], x0, rs1, rs2, (offset ^ 0x1000) - 0x1000)
-        if opcode == I.OPCODE_JAL:
-            offset = (
-                ((insn >> 31) << 20)
-                | (((insn >> 12) & 0xFF) << 12)
-                | (((insn >> 20) & 1) << 11)
-                | (((insn >> 21) & 0x3FF) << 1)
-            )
-            return form(OP_JAL, rd, x0, x0, (offset ^ 0x100000) - 0x100000)
-        if opcode == I.OPCODE_JALR:
-            return form(OP_JALR if funct3 == 0 else OP_ILLEGAL, rd, rs1, x0, i_imm)
-        if opcode == I.OPCODE_MISC_MEM:
-            # FENCE orders nothing on one in-order hart; FENCE.I has no stale
-            # instruction cache to discard (see the module docstring).
-            return form(OP_NOP if funct3 <= 1 else OP_ILLEGAL, x0, x0, x0, 0)
-        if opcode == I.OPCODE_AMO:
-            return form(OP_AMO, x0, x0, x0, 0)  # the helpers decode the word themselves
-        if opcode == I.OPCODE_SYSTEM:
-            return form(OP_SYSTEM, x0, x0, x0, 0)
+    elif opcode == I.OPCODE_LOAD:
+        op = LOAD_OPS[funct3]
+        byte3 = funct3
+        imm = i_imm
+    elif opcode == I.OPCODE_STORE:
+        if funct3 <= 2:
+            op = OP_SB + funct3
+        byte1 = x0
+        imm = ((((funct7 << 5) | ((insn >> 7) & 31)) & 0xFFF) ^ 0x800) - 0x800
+    elif opcode == I.OPCODE_BRANCH:
+        op = BRANCH_OPS[funct3]
+        byte1 = x0
+        offset = (
+            ((insn >> 31) << 12)
+            | (((insn >> 7) & 1) << 11)
+            | (((insn >> 25) & 0x3F) << 5)
+            | (((insn >> 8) & 0xF) << 1)
+        )
+        imm = (offset ^ 0x1000) - 0x1000
+    elif opcode == I.OPCODE_JAL:
+        op = OP_JAL
+        byte2, byte3 = x0, x0
+        offset = (
+            ((insn >> 31) << 20)
+            | (((insn >> 12) & 0xFF) << 12)
+            | (((insn >> 20) & 1) << 11)
+            | (((insn >> 21) & 0x3FF) << 1)
+        )
+        imm = (offset ^ 0x100000) - 0x100000
+    elif opcode == I.OPCODE_JALR:
+        if funct3 == 0:
+            op = OP_JALR
+        byte3 = x0
+        imm = i_imm
+    elif opcode == I.OPCODE_MISC_MEM:
+        # FENCE orders nothing on one in-order hart; FENCE.I has no stale instruction
+        # cache to discard (see the module docstring).
+        if funct3 <= 1:
+            op = OP_NOP
+    elif opcode == I.OPCODE_AMO:
+        op = OP_AMO  # the helpers decode the word themselves
+    elif opcode == I.OPCODE_SYSTEM:
+        op = OP_SYSTEM
+    if op == OP_ILLEGAL:
         return ILLEGAL_FORM
-    if alu_op != OP_ILLEGAL and rd == x0:
-        return form(OP_NOP, x0, x0, x0, 0)
-    return form(alu_op, rd, rs1, rs2, imm)
+    if alu and rd == x0:
+        op = OP_NOP
+    if op == OP_NOP or op == OP_AMO or op == OP_SYSTEM:
+        byte1, byte2, byte3 = x0, x0, x0  # nothing for the core to read
+        imm = NO_IMMEDIATE
+    return op | (byte1 << 8) | (byte2 << 16) | (byte3 << 24) | (imm << 32)

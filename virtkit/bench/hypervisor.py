@@ -11,7 +11,8 @@ time (``time.process_time``): the figures are compared with each other, and on a
 machine other load would otherwise weigh on the short 1-VM run and the long 16-VM run
 differently. And every configuration does the same work, sixteen VM runs: one VM
 sixteen times over, four VMs four times, sixteen VMs once. Each configuration is
-measured three times (once with --quick), in turns, and its fastest run is reported.
+measured measure.SPEED_RUNS times (once with --quick), in turns, and its fastest run is
+reported.
 
 The 16-VM run is made twice: with the guests' clocks real (the default: the time other
 VMs run passes for every guest) and virtual (a guest's clock stops while it waits for

@@ -8,6 +8,7 @@ inverse of its partner, which the round-trip tests check for every instruction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 def sign_extend(value: int, bits: int) -> int:
@@ -164,4 +165,11 @@ _FIELD_NAMES: dict[str, tuple[str, ...]] = {}  # by format, filled as formats ar
 
 def decode_fields(insn, word: int) -> dict[str, int]:
     """The operand field values of ``word``, which must match ``insn``."""
-    return {name: _DECODERS[name](word) for name in field_names(insn)}
+    return dict(_field_values(insn, word))
+
+
+# Cached: a monitor decodes every instruction its guest traps on, and a kernel traps on
+# few distinct words. The cache holds tuples; each caller gets a dict of its own.
+@lru_cache(maxsize=4096)
+def _field_values(insn, word: int) -> tuple[tuple[str, int], ...]:
+    return tuple((name, _DECODERS[name](word)) for name in field_names(insn))

@@ -143,7 +143,7 @@ class HardwareMonitor(GuestTimer):
         monitor_pages = 2 * G_ROOT_PAGES + leaf_tables
         if host is None:
             self.hart = Hart((monitor_pages + guest_pages) << PAGE_SHIFT, trap_exits="M+HS")
-            frames = HostFrames(self.hart, zero_filled=True)
+            frames = HostFrames(self.hart)
         else:
             self.hart, frames = host
         # The root must be 16 KiB aligned: take 7 pages, use the aligned 4 among them.

@@ -30,19 +30,10 @@ class HostMemoryExhausted(RuntimeError):
 
 
 class HostFrames:
-    """The free host pages in ``[start, end)`` of a hart's RAM, handed out one at a time.
+    """The free host pages in ``[start, end)`` of a hart's RAM, handed out one at a time."""
 
-    ``take`` clears the pages it hands out, unless ``zero_filled``: the caller knows they
-    hold only zeros (the RAM of a hart just made). Clearing would write every page of
-    every guest's RAM, 128 MiB a guest, where the operating system otherwise maps a page
-    only when the guest first touches it.
-    """
-
-    def __init__(
-        self, hart, start: int | None = None, end: int | None = None, *, zero_filled=False
-    ):
+    def __init__(self, hart, start: int | None = None, end: int | None = None):
         self.hart = hart
-        self.zero_filled = zero_filled
         start = hart.ram_base if start is None else start
         end = hart.ram_base + hart.ram_size if end is None else end
         if (
@@ -62,7 +53,7 @@ class HostFrames:
         return self._end - self._next
 
     def take(self, count: int = 1, *, what: str = "the monitor") -> list[int]:
-        """``count`` consecutive host page numbers, holding zeros."""
+        """``count`` consecutive host page numbers, zero-filled."""
         if count > self.free:
             raise HostMemoryExhausted(
                 f"{what} needs {count} host pages but only {self.free} are free: "
@@ -70,9 +61,8 @@ class HostFrames:
             )
         first = self._next
         self._next += count
-        if not self.zero_filled:
-            offset = (first << PAGE_SHIFT) - self.hart.ram_base
-            self.hart.arrays.ram[offset : offset + count * PAGE_SIZE] = 0
+        offset = (first << PAGE_SHIFT) - self.hart.ram_base
+        self.hart.arrays.ram[offset : offset + count * PAGE_SIZE] = 0
         return list(range(first, first + count))
 
 

@@ -188,7 +188,7 @@ class FullVirtMonitor(GuestTimer):
         guest_pages = (ram_mb << 20) >> PAGE_SHIFT
         if host is None:
             self.hart = Hart((monitor_pages + guest_pages) << PAGE_SHIFT, trap_exits="all")
-            frames = HostFrames(self.hart, zero_filled=True)
+            frames = HostFrames(self.hart)
         else:
             self.hart, frames = host
         self.vcpu_area = frames.take(1, what="the virtual CPU")[0]

@@ -286,7 +286,7 @@ class Hypervisor:
         self.cost_model = costs.preset(cost_model)
         self.disk_latency = disk_latency
         self.hart = Hart(ram_mb << 20, trap_exits="all")
-        self.frames = HostFrames(self.hart, zero_filled=True)
+        self.frames = HostFrames(self.hart)
         self.ticks_per_mtime = int(self.hart.arrays.st[S.TICKS_PER_MTIME])
         self.ticks_per_usec = self.ticks_per_mtime * MTIME_HZ // 1_000_000
         self.ticks = 0  # the machine's clock; the hart's st[TICKS] while a vCPU runs

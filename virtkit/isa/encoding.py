@@ -151,16 +151,8 @@ def encode(insn, **values: int) -> int:
 def field_names(insn) -> tuple[str, ...]:
     """The fields of ``insn``'s format, in operand order: what ``decode_fields`` returns.
     AMO and LR also have aq and rl (as "aqrl"), which are not written as operands."""
-    names = _FIELD_NAMES.get(insn.format)
-    if names is None:
-        names = tuple(name for operand in insn.operands for name in operand_fields(operand))
-        if insn.format in ("AMO", "LR"):
-            names += ("aqrl",)
-        _FIELD_NAMES[insn.format] = names
-    return names
-
-
-_FIELD_NAMES: dict[str, tuple[str, ...]] = {}  # by format, filled as formats are met
+    names = tuple(name for operand in insn.operands for name in operand_fields(operand))
+    return names + ("aqrl",) if insn.format in ("AMO", "LR") else names
 
 
 def decode_fields(insn, word: int) -> dict[str, int]:

@@ -50,11 +50,11 @@ flushes its TLB: arch/x86/kvm/mmu/mmu.c, Documentation/virt/kvm/x86/mmu.rst). An
 whose PTEs are unchanged is what a new fill would write, so keeping it is the same as
 refilling it, without the hidden faults. This matters because tinyos, which uses no
 ASIDs, executes SFENCE.VMA x0, x0 after every satp write, at every switch to another
-process, and the processes it switches between keep most of their pages. Entries depend on more than
-the guest's PTEs: on sstatus.SUM and MXR, and on which guest pages hold translated code
-(write-protected); a change of those drops the entries of every cached table. The
-cache is bounded by the monitor's pool of host pages: when it is empty, the least
-recently used root's tables are evicted (never the current one's).
+process, and the processes it switches between keep most of their pages. Entries
+depend on more than the guest's PTEs: on sstatus.SUM and MXR, and on which guest
+pages hold translated code (write-protected); a change of those drops the entries of
+every cached table. The cache is bounded by the monitor's pool of host pages: when it
+is empty, the least recently used root's tables are evicted (never the current one's).
 
 The U-bit problem. Guest kernel and guest user code both run in real U-mode, so the
 U bit of a real PTE cannot tell them apart. The monitor keeps two shadow tables per

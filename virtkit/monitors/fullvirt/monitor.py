@@ -37,6 +37,7 @@ host RAM after the monitor's own pages, so no guest address equals its host addr
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import pickle
@@ -74,6 +75,13 @@ PMPADDR_ALL = 0xFFFF_FFFF
 PMPCFG_NAPOT_RWX = 0x1F
 ECALL = I.BY_NAME["ecall"].match
 EBREAK = I.BY_NAME["ebreak"].match
+
+
+@functools.lru_cache(maxsize=1024)
+def instruction_name(insn: int) -> str:
+    """The name of a trapped instruction word, for the exit and emulation counts."""
+    kind = I.lookup(insn)
+    return kind.name if kind is not None else "unknown instruction"
 
 
 class MonitorError(RuntimeError):
@@ -455,8 +463,7 @@ class FullVirtMonitor(GuestTimer):
             return None
         match cause:
             case C.CAUSE_ILLEGAL_INSTRUCTION:
-                kind = I.lookup(exit.instruction)
-                self._count_exit(f"guest S: {kind.name if kind else 'unknown instruction'}")
+                self._count_exit(f"guest S: {instruction_name(exit.instruction)}")
                 return self._guest_kernel_instruction(exit.instruction, pc)
             case C.CAUSE_USER_ECALL:
                 self._count_exit("guest S: ecall (SBI call)")
@@ -496,15 +503,21 @@ class FullVirtMonitor(GuestTimer):
         except TE.GuestException as exception:
             self._reflect(exception.cause, exception.tval, pc)
             return None
-        kind = I.lookup(insn)
-        self.emulated[kind.name if kind else "?"] += 1
+        self.emulated[instruction_name(insn)] += 1
         self.meter.charge("emulated_instruction")
         self._retire_emulated()
-        if vcpu.slot("satp") != old_satp:
+        satp_changed = vcpu.slot("satp") != old_satp
+        sstatus_changed = vcpu.slot("sstatus") != old_sstatus
+        if satp_changed:
             self._address_space_changed()
-        if vcpu.slot("sstatus") != old_sstatus:
+        if sstatus_changed:
             self.shadow.sstatus_changed(old_sstatus, vcpu.slot("sstatus"))
         match done.kind:
+            case "csr" if not (satp_changed or sstatus_changed):
+                # The commonest exit (sscratch, sepc, scause, ...): the virtual mode, the
+                # shadow tables and the real CSRs stay as they are; the guest goes on.
+                self.hart.pc = done.next_pc
+                return None
             case "sfence.vma":
                 self.shadow.sfence_vma(done.address, done.asid)
                 self._revalidate_translations()

@@ -166,6 +166,9 @@ def test_instructions_are_counted_by_mode_with_v():
     hart, _ = guest("nop\nnop\nebreak\n")
     hart.run(10)
     assert hart.stats["instructions_by_mode"] == {"VS": 2}
+    assert [hart.retired_in(mode) for mode in ("M", "S", "U", "VS", "VU")] == [0, 0, 0, 2, 0]
+    with pytest.raises(ValueError, match="mode must be one of U, S, M, VU, VS, got 'HS'"):
+        hart.retired_in("HS")
 
 
 def test_hypervisor_csrs_keep_legal_values_only():

@@ -52,6 +52,13 @@ _CHECK_BEFORE_RESUMING = frozenset(
     {exits.EXIT_MMIO_READ, exits.EXIT_MMIO_WRITE, exits.EXIT_BREAKPOINT}
 )
 
+# The statistics slot of each mode's retired instructions (``Hart.retired_in``).
+_MODE_STAT_SLOTS = {
+    name: int(S.STAT_INSNS_BY_MODE + priv + S.CONTEXT_V * virt)
+    for virt, names in ((0, S.MODE_NAMES), (1, S.VIRTUAL_MODE_NAMES))
+    for priv, name in names.items()
+}
+
 
 class Registers:
     """``hart.x[10]`` or ``hart.x["a0"]``: the integer registers; x0 stays zero."""
@@ -446,6 +453,17 @@ class Hart:
         )
 
     # -- statistics ----------------------------------------------------------------------------
+    def retired_in(self, mode: str) -> int:
+        """Instructions retired so far in ``mode``: "M", "S", "U", "VS" or "VU" (one
+        entry of ``stats["instructions_by_mode"]``, without building the rest)."""
+        try:
+            slot = _MODE_STAT_SLOTS[mode]
+        except KeyError:
+            raise ValueError(
+                f"mode must be one of {', '.join(_MODE_STAT_SLOTS)}, got {mode!r}"
+            ) from None
+        return int(self.arrays.stats[slot])
+
     @property
     def stats(self) -> dict:
         """Instructions by mode, traps by cause, exits by reason (non-zero entries)."""

@@ -151,17 +151,23 @@ def encode(insn, **values: int) -> int:
 def field_names(insn) -> tuple[str, ...]:
     """The fields of ``insn``'s format, in operand order: what ``decode_fields`` returns.
     AMO and LR also have aq and rl (as "aqrl"), which are not written as operands."""
-    names = tuple(name for operand in insn.operands for name in operand_fields(operand))
-    return names + ("aqrl",) if insn.format in ("AMO", "LR") else names
+    return _format_field_names(insn.format, insn.operands)
+
+
+def _format_field_names(fmt: str, operands: tuple[str, ...]) -> tuple[str, ...]:
+    names = tuple(name for operand in operands for name in operand_fields(operand))
+    return names + ("aqrl",) if fmt in ("AMO", "LR") else names
 
 
 def decode_fields(insn, word: int) -> dict[str, int]:
     """The operand field values of ``word``, which must match ``insn``."""
-    return dict(_field_values(insn, word))
+    return dict(_field_values(insn.format, insn.operands, word))
 
 
 # Cached: a monitor decodes every instruction its guest traps on, and a kernel traps on
-# few distinct words. The cache holds tuples; each caller gets a dict of its own.
+# few distinct words. The fields depend on the format alone, so the format (a string,
+# quick to hash) keys the cache, not the instruction. The cache holds tuples; each
+# caller gets a dict of its own.
 @lru_cache(maxsize=4096)
-def _field_values(insn, word: int) -> tuple[tuple[str, int], ...]:
-    return tuple((name, _DECODERS[name](word)) for name in field_names(insn))
+def _field_values(fmt: str, operands: tuple[str, ...], word: int) -> tuple[tuple[str, int], ...]:
+    return tuple((name, _DECODERS[name](word)) for name in _format_field_names(fmt, operands))

@@ -445,9 +445,8 @@ class InjectedInterrupts:
     def run(self, budget: int):
         """Run the guest until the next exit; count what it retired in VS and VU."""
         hart = self.hart
-        before = hart.stats["instructions_by_mode"]
+        vs, vu = hart.retired_in("VS"), hart.retired_in("VU")
         exit = hart.run(budget)
-        after = hart.stats["instructions_by_mode"]
-        for mode, name in (("VS", "S"), ("VU", "U")):
-            self.instructions[name] += after.get(mode, 0) - before.get(mode, 0)
+        self.instructions["S"] += hart.retired_in("VS") - vs
+        self.instructions["U"] += hart.retired_in("VU") - vu
         return exit

@@ -22,8 +22,8 @@ from numba.core import caching
 _PACKAGE = Path(__file__).resolve().parent.parent
 # The compiled modules and everything they take constants from.
 _SOURCES = [
-    *(_PACKAGE / "cpu" / name for name in ("core.py", "csrfile.py", "exits.py", "jitcache.py")),
-    *(_PACKAGE / "cpu" / name for name in ("mmu.py", "state.py", "trap.py")),
+    *(_PACKAGE / "cpu" / name for name in ("core.py", "csrfile.py", "decode.py", "exits.py")),
+    *(_PACKAGE / "cpu" / name for name in ("jitcache.py", "mmu.py", "state.py", "trap.py")),
     *(_PACKAGE / "isa" / name for name in ("causes.py", "csrs.py", "instructions.py")),
 ]
 _CORE_DIRECTORY = _PACKAGE / "cpu"

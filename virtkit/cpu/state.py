@@ -98,6 +98,7 @@ EXIT_HTVAL = 39  # a TRAP exit's htval/mtval2 value, htinst/mtinst value and GVA
 EXIT_HTINST = 40
 EXIT_GVA = 41
 SSTATUS_UNPRIVILEGED = 42  # 1: U-mode sstatus accesses neither trap nor act (Hart docs)
+SINK = 43  # where the core drops a result for x0 and a branch's unused link (decode)
 BREAKPOINT_BASE = 48
 MAX_BREAKPOINTS = 64
 MMIO_REGION_BASE = BREAKPOINT_BASE + MAX_BREAKPOINTS  # physical ranges that exit as MMIO

@@ -52,6 +52,7 @@ NO_VALUE = np.int64(0)  # tval of an interrupt (np.int64: see virtkit.cpu.mmu)
 # next one when it jumps; every real jump is even, so odd values can mean something else.
 NO_JUMP = 1  # execution goes on at the next word
 FAULTED = 3  # the instruction raised an exception
+SLOW_ACCESS = 5  # a load or store for the slow path
 FETCH_PAGE_MASK = 0xFFFFF003  # the page of a pc, and the bits that make it misaligned
 PAGE_SIZE = 4096
 PAGE_OFFSET = PAGE_SIZE - 1
@@ -165,8 +166,21 @@ def data_trap(st, context):
 
 
 @njit(cache=True)
-def load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context):
-    """Returns (status, value). Misaligned loads are handled byte by byte."""
+def extend(value, size, is_signed):
+    """The low ``size`` bytes of a loaded ``value``, sign-extended if ``is_signed``
+    (LB, LH, HLV.B, HLV.H), as an unsigned 32-bit number."""
+    bits = 8 * size
+    low = value & ((1 << bits) - 1)
+    if not is_signed:
+        return low
+    sign = 1 << (bits - 1)
+    return ((low ^ sign) - sign) & MASK32
+
+
+@njit(cache=True)
+def load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, is_signed, access, context):
+    """Returns (status, value), the value extended to 32 bits (see ``extend``).
+    Misaligned loads are handled byte by byte."""
     if va & (size - 1) == 0:
         pa = mmu.translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context)
         if pa < 0:
@@ -174,7 +188,7 @@ def load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context
         status, value = mmu.load_physical(st, ram, pa, size, va, mmu.ACCESS_LOAD)
         if status == mmu.ACCESS_TRAP:
             data_trap(st, context)
-        return status, value
+        return status, extend(value, size, is_signed)
     value = 0
     for k in range(size):
         byte_va = (va + k) & MASK32
@@ -187,7 +201,7 @@ def load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context
             mmu.raise_exception(st, C.CAUSE_LOAD_ACCESS, byte_va)  # no misaligned MMIO
             return data_trap(st, context), 0
         value |= mmu.ram_read(ram, pa, mmu.BYTE) << (8 * k)
-    return mmu.ACCESS_OK, value
+    return mmu.ACCESS_OK, extend(value, size, is_signed)
 
 
 @njit(cache=True)
@@ -484,8 +498,10 @@ def execute_hypervisor_memory(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn):
         return FAULT if status == mmu.ACCESS_TRAP else NEXT
     kind = (insn >> 20) & 31
     access = mmu.ACCESS_LOAD_X if kind == HLVX else mmu.ACCESS_LOAD
-    status, value = load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context)
     signed_load = kind == HLV_SIGNED
+    status, value = load_slow(
+        st, csr, ram, tlb_tag, tlb_delta, stats, va, size, signed_load, access, context
+    )
     if status == mmu.ACCESS_MMIO:
         st[S.EXIT_RD] = rd
         st[S.EXIT_SIGNED] = 1 if signed_load else 0
@@ -494,9 +510,6 @@ def execute_hypervisor_memory(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn):
         return EXIT
     if status == mmu.ACCESS_TRAP:
         return FAULT
-    if signed_load and size < 4:
-        sign = np.int64(1) << (8 * size - 1)
-        value = ((value ^ sign) - sign) & MASK32
     if rd:
         x[rd] = value
     return NEXT
@@ -740,105 +753,77 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 jump = imm
             elif op == D.OP_JALR:
                 jump = ((a + imm) & (MASK32 - 1)) - ((word << 2) - fetch_delta)
-            # Loads and stores: the TLB hit is handled here, the rest in load_slow and
-            # store_slow. LW and LBU, the common loads, read their value as it is;
-            # the decoded form keeps funct3 (size and sign) for the others.
-            elif (
-                op == D.OP_LW or op == D.OP_LBU or op == D.OP_LB or op == D.OP_LHU or op == D.OP_LH
-            ):
+            # Loads and stores that hit the TLB; the rest (a miss, a misaligned
+            # address, HTIF's tohost) go to the slow path after the switch. LW and LBU,
+            # the common loads, take their value as it is.
+            elif op == D.OP_LW:
+                va = (a + imm) & MASK32
+                index = load_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
+                if state[np.uint64(index)] == (va >> 12) + data_bias and (va & 3) == 0:
+                    offset = va + state[np.uint64(index + S.TLB_SIZE)]
+                    state[rd] = np.int64(ram32[np.uint64(offset >> 2)])
+                else:
+                    jump = SLOW_ACCESS
+            elif op == D.OP_LBU:
+                va = (a + imm) & MASK32
+                index = load_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
+                if state[np.uint64(index)] == (va >> 12) + data_bias:
+                    offset = va + state[np.uint64(index + S.TLB_SIZE)]
+                    state[rd] = np.int64(ram[np.uint64(offset)])
+                else:
+                    jump = SLOW_ACCESS
+            elif op == D.OP_SW:
+                va = (a + imm) & MASK32
+                index = store_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
+                offset = va + state[np.uint64(index + S.TLB_SIZE)]
+                if (
+                    state[np.uint64(index)] == (va >> 12) + data_bias
+                    and (va & 3) == 0
+                    and offset != tohost_offset
+                ):
+                    ram32[np.uint64(offset >> 2)] = b
+                else:
+                    jump = SLOW_ACCESS
+            elif op == D.OP_SB:
+                va = (a + imm) & MASK32
+                index = store_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
+                offset = va + state[np.uint64(index + S.TLB_SIZE)]
+                if (
+                    state[np.uint64(index)] == (va >> 12) + data_bias
+                    and (offset & ~3) != tohost_offset
+                ):
+                    ram[np.uint64(offset)] = b & 0xFF
+                else:
+                    jump = SLOW_ACCESS
+            elif op == D.OP_SH:  # merged into the aligned word that holds it
+                va = (a + imm) & MASK32
+                index = store_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
+                offset = va + state[np.uint64(index + S.TLB_SIZE)]
+                if (
+                    state[np.uint64(index)] == (va >> 12) + data_bias
+                    and (va & 1) == 0
+                    and (offset & ~3) != tohost_offset
+                ):
+                    shift = (offset & 3) << 3
+                    mask = 0xFFFF << shift
+                    old = np.int64(ram32[np.uint64(offset >> 2)])
+                    ram32[np.uint64(offset >> 2)] = (old & ~mask) | ((b << shift) & mask)
+                else:
+                    jump = SLOW_ACCESS
+            # The other loads come last: an ``or`` of cases splits LLVM's jump table,
+            # and here it only splits off the cases after it.
+            elif op == D.OP_LB or op == D.OP_LH or op == D.OP_LHU:
                 funct3 = (form >> 24) & 0xFF  # a load's byte 3 (see virtkit.cpu.decode)
                 va = (a + imm) & MASK32
                 size = 1 << (funct3 & 3)
                 index = load_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
-                extend = True  # the value still has to be cut to size and sign-extended
-                value = 0
                 if state[np.uint64(index)] == (va >> 12) + data_bias and (va & (size - 1)) == 0:
+                    # Read as the aligned word that holds it (little-endian).
                     offset = va + state[np.uint64(index + S.TLB_SIZE)]
-                    if op == D.OP_LW:
-                        state[rd] = np.int64(ram32[np.uint64(offset >> 2)])
-                        extend = False
-                    elif op == D.OP_LBU:
-                        state[rd] = np.int64(ram[np.uint64(offset)])
-                        extend = False
-                    else:  # read as the aligned word that holds it (little-endian)
-                        value = np.int64(ram32[np.uint64(offset >> 2)]) >> ((offset & 3) << 3)
+                    value = np.int64(ram32[np.uint64(offset >> 2)]) >> ((offset & 3) << 3)
+                    state[rd] = extend(value, size, funct3 < 4)
                 else:
-                    pc = (word << 2) - fetch_delta
-                    retired = word + retired_offset
-                    flush_retired(st, stats, retired - counted)
-                    counted = retired
-                    status, value = load_slow(
-                        st, csr, ram, tlb_tag, tlb_delta, stats, va, size, mmu.ACCESS_LOAD, data
-                    )
-                    if status == mmu.ACCESS_MMIO:
-                        st[S.PC] = pc
-                        st[S.EXIT_PC] = pc
-                        st[S.EXIT_INSN] = insn
-                        st[S.EXIT_RD] = (insn >> 7) & 31
-                        st[S.EXIT_SIGNED] = 1 if funct3 < 4 else 0
-                        st[S.MMIO_PENDING] = 1
-                        return retired + 1, E.EXIT_MMIO_READ
-                    if status == mmu.ACCESS_TRAP:
-                        jump = FAULTED
-                        extend = False
-                if extend:
-                    # Keep the low 8 * size bits and sign-extend them for LB, LH and LW
-                    # (funct3 < 4): arithmetic, with no branch on the kind of load.
-                    bits = 8 * size
-                    low = value & ((1 << bits) - 1)
-                    sign = 1 << (bits - 1)
-                    state[rd] = (((low ^ sign) - sign) if funct3 < 4 else low) & MASK32
-            elif op == D.OP_SW or op == D.OP_SB or op == D.OP_SH:
-                va = (a + imm) & MASK32
-                size = 1 << (op - D.OP_SB)
-                index = store_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
-                if state[np.uint64(index)] == (va >> 12) + data_bias and (va & (size - 1)) == 0:
-                    offset = va + state[np.uint64(index + S.TLB_SIZE)]
-                    if size == 4:
-                        ram32[np.uint64(offset >> 2)] = b
-                    elif size == 1:
-                        ram[np.uint64(offset)] = b & 0xFF
-                    else:  # merged into the aligned word that holds it
-                        shift = (offset & 3) << 3
-                        mask = ((1 << (size << 3)) - 1) << shift
-                        old = np.int64(ram32[np.uint64(offset >> 2)])
-                        ram32[np.uint64(offset >> 2)] = (old & ~mask) | ((b << shift) & mask)
-                    if (offset & ~3) == tohost_offset:
-                        # HTIF: a store to the low word of tohost hands a command to the host.
-                        pc = (word << 2) - fetch_delta
-                        retired = word + retired_offset
-                        st[S.PC] = (pc + 4) & MASK32
-                        st[S.EXIT_ADDR] = st[S.TOHOST]
-                        st[S.EXIT_VALUE] = mmu.ram_read(ram, st[S.TOHOST], mmu.DOUBLEWORD)
-                        st[S.EXIT_PC] = pc
-                        st[S.EXIT_INSN] = insn
-                        flush_retired(st, stats, retired + 1 - counted)
-                        return retired + 1, E.EXIT_HALT
-                else:
-                    pc = (word << 2) - fetch_delta
-                    retired = word + retired_offset
-                    flush_retired(st, stats, retired - counted)
-                    counted = retired
-                    status = store_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, b, data)
-                    if status == mmu.ACCESS_MMIO:
-                        st[S.PC] = pc
-                        st[S.EXIT_PC] = pc
-                        st[S.EXIT_INSN] = insn
-                        st[S.MMIO_PENDING] = 2
-                        return retired + 1, E.EXIT_MMIO_WRITE
-                    if status == mmu.ACCESS_HTIF:
-                        st[S.PC] = (pc + 4) & MASK32
-                        st[S.EXIT_PC] = pc
-                        st[S.EXIT_INSN] = insn
-                        flush_retired(st, stats, retired + 1 - counted)
-                        return retired + 1, E.EXIT_HALT
-                    if status == mmu.ACCESS_TRAP:
-                        jump = FAULTED
-                    elif (va >> 16) == (S.CLINT_BASE >> 16):
-                        # A CLINT store may raise or lower MSIP or MTIP: let run() look.
-                        st[S.PC] = (pc + 4) & MASK32
-                        flush_retired(st, stats, retired + 1 - counted)
-                        return retired + 1, E.EXIT_NONE
+                    jump = SLOW_ACCESS
             elif op == D.OP_AMO:
                 retired = word + retired_offset
                 flush_retired(st, stats, retired - counted)
@@ -895,6 +880,64 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 retired_offset += word + 1 - target
                 word = target
                 block_end = min(word | PAGE_WORD_OFFSET, limit - retired_offset - 1) + 1
+            elif jump == SLOW_ACCESS:
+                # A load or store the switch did not complete: load_slow and store_slow
+                # translate it (filling the TLB), split a misaligned one into bytes,
+                # and find what it reaches: RAM, the CLINT, tohost, or a device.
+                pc = (word << 2) - fetch_delta
+                retired = word + retired_offset
+                flush_retired(st, stats, retired - counted)
+                counted = retired
+                va = (a + imm) & MASK32
+                if op >= D.OP_SB:
+                    status = store_slow(
+                        st, csr, ram, tlb_tag, tlb_delta, stats, va, 1 << (op - D.OP_SB), b, data
+                    )
+                    if status == mmu.ACCESS_MMIO:
+                        st[S.PC] = pc
+                        st[S.EXIT_PC] = pc
+                        st[S.EXIT_INSN] = insn
+                        st[S.MMIO_PENDING] = 2
+                        return retired + 1, E.EXIT_MMIO_WRITE
+                    if status == mmu.ACCESS_TRAP:
+                        return retired + 1, take_exception(x, st, csr, stats, pc, insn)
+                    st[S.PC] = (pc + 4) & MASK32
+                    if status == mmu.ACCESS_HTIF:
+                        st[S.EXIT_PC] = pc
+                        st[S.EXIT_INSN] = insn
+                        flush_retired(st, stats, retired + 1 - counted)
+                        return retired + 1, E.EXIT_HALT
+                    if (va >> 16) == (S.CLINT_BASE >> 16):
+                        # A CLINT store may raise or lower MSIP or MTIP: let run() look.
+                        flush_retired(st, stats, retired + 1 - counted)
+                        return retired + 1, E.EXIT_NONE
+                else:
+                    funct3 = (form >> 24) & 0xFF
+                    status, value = load_slow(
+                        st,
+                        csr,
+                        ram,
+                        tlb_tag,
+                        tlb_delta,
+                        stats,
+                        va,
+                        1 << (funct3 & 3),
+                        funct3 < 4,
+                        mmu.ACCESS_LOAD,
+                        data,
+                    )
+                    if status == mmu.ACCESS_MMIO:
+                        st[S.PC] = pc
+                        st[S.EXIT_PC] = pc
+                        st[S.EXIT_INSN] = insn
+                        st[S.EXIT_RD] = (insn >> 7) & 31
+                        st[S.EXIT_SIGNED] = 1 if funct3 < 4 else 0
+                        st[S.MMIO_PENDING] = 1
+                        return retired + 1, E.EXIT_MMIO_READ
+                    if status == mmu.ACCESS_TRAP:
+                        return retired + 1, take_exception(x, st, csr, stats, pc, insn)
+                    state[rd] = value
+                word += 1
             else:
                 # An exception, or a target that is not 4-byte aligned (Volume I, 2.5),
                 # reported on the branch or jump.

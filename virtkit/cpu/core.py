@@ -56,7 +56,9 @@ SLOW_ACCESS = 5  # a load or store for the slow path
 FETCH_PAGE_MASK = 0xFFFFF003  # the page of a pc, and the bits that make it misaligned
 PAGE_SIZE = 4096
 PAGE_OFFSET = PAGE_SIZE - 1
-PAGE_WORD_OFFSET = PAGE_OFFSET >> 2  # the index of a word in its page, in RAM words
+PAGE_WORD_BITS = 10  # a page holds 2**10 words
+PAGE_WORD_OFFSET = (1 << PAGE_WORD_BITS) - 1  # the index of a word in its page
+NO_PAGE = -(1 << 40)  # page_end of a block of one instruction: no word is in its page
 
 # Fully fixed SYSTEM encodings, from the instruction table.
 ECALL = I.BY_NAME["ecall"].match
@@ -607,10 +609,11 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
     # first instruction, the target of a jump to another page, the start of the next
     # page) and goes on through the words of its page without looking up the fetch or
     # the limit again. In a block, ``word`` (the instruction's index in RAM as 32-bit
-    # words) is all that advances: pc = (word << 2) - fetch_delta and retired = word +
-    # retired_offset. The block ends when ``word`` reaches ``block_end``, the end of
-    # the page or of the limit. A branch or jump taken to its own page only moves
-    # ``word``: the block goes on.
+    # words) is all that advances: pc = (word << 2) - fetch_delta, and the limit is
+    # reached at word ``limit_word`` (retired = word + limit - limit_word). The block
+    # ends when ``word`` reaches ``block_end``: ``page_end`` (the word after the page)
+    # or ``limit_word``. A branch or jump taken to the block's page only moves
+    # ``word``: the block goes on. A block of one instruction has page_end NO_PAGE.
     while retired < limit:
         # Fetch: from the page of the last block, else through the fetch TLB. A pc that
         # is not 4-byte aligned never matches fetch_page and faults in the slow path.
@@ -618,7 +621,7 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
         # instruction, so every fetch comes here and checks them.
         if (pc & FETCH_PAGE_MASK) == fetch_page:
             word = (pc + fetch_delta) >> 2
-            block_end = word + min(limit - retired, (PAGE_SIZE - (pc & PAGE_OFFSET)) >> 2)
+            page_end = (word | PAGE_WORD_OFFSET) + 1
         else:
             if (
                 has_breakpoints
@@ -634,10 +637,10 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
             if state[np.uint64(index)] == (pc >> 12) + fetch_bias and (pc & 3) == 0:
                 fetch_delta = state[np.uint64(index + S.TLB_SIZE)]
                 word = (pc + fetch_delta) >> 2
-                block_end = word + 1
+                page_end = NO_PAGE
                 if not has_breakpoints:
                     fetch_page = pc & ~PAGE_OFFSET
-                    block_end = word + min(limit - retired, (PAGE_SIZE - (pc & PAGE_OFFSET)) >> 2)
+                    page_end = (word | PAGE_WORD_OFFSET) + 1
             else:
                 # A block of one instruction: the translation of a fetch that missed
                 # the TLB holds for this pc only (a PMP region may be smaller than a
@@ -649,8 +652,9 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                     return retired + 1, take_exception(x, st, csr, stats, pc, NO_INSTRUCTION)
                 fetch_page = -1
                 fetch_delta = (word << 2) - pc
-                block_end = word + 1
-        retired_offset = retired - word
+                page_end = NO_PAGE
+        limit_word = word + limit - retired
+        block_end = word + 1 if page_end == NO_PAGE else min(page_end, limit_word)
 
         while True:  # the instructions of one block
             insn = np.int64(ram32[np.uint64(word)])
@@ -729,8 +733,7 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 state[rd] = execute_muldiv(op - D.OP_MUL, a, b)
             elif op == D.OP_NOP:
                 pass
-            # Branches and jumps: the link is written after the switch, once the
-            # target is known to be aligned (a branch's rd is the sink).
+            # Branches and jumps: where they go is worked out after the switch.
             elif op == D.OP_BEQ:
                 if a == b:
                     jump = imm
@@ -749,10 +752,17 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
             elif op == D.OP_BGEU:
                 if a >= b:
                     jump = imm
+            # Jumps write their link only when the target is aligned: a jump that
+            # faults leaves rd alone (for JALR, rd may be rs1: a is read already).
             elif op == D.OP_JAL:
                 jump = imm
+                if (jump & 3) == 0:
+                    state[rd] = (((word + 1) << 2) - fetch_delta) & MASK32
             elif op == D.OP_JALR:
-                jump = ((a + imm) & (MASK32 - 1)) - ((word << 2) - fetch_delta)
+                pc = (word << 2) - fetch_delta
+                jump = ((a + imm) & (MASK32 - 1)) - pc
+                if (jump & 3) == 0:
+                    state[rd] = (pc + 4) & MASK32
             # Loads and stores that hit the TLB; the rest (a miss, a misaligned
             # address, HTIF's tohost) go to the slow path after the switch. LW and LBU,
             # the common loads, take their value as it is.
@@ -825,7 +835,7 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 else:
                     jump = SLOW_ACCESS
             elif op == D.OP_AMO:
-                retired = word + retired_offset
+                retired = word + limit - limit_word
                 flush_retired(st, stats, retired - counted)
                 counted = retired
                 outcome = execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, data)
@@ -833,7 +843,7 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                     jump = FAULTED
             elif op == D.OP_SYSTEM:
                 pc = (word << 2) - fetch_delta
-                retired = word + retired_offset
+                retired = word + limit - limit_word
                 flush_retired(st, stats, retired - counted)
                 counted = retired
                 st[S.PC] = pc
@@ -862,30 +872,25 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 jump = FAULTED
 
             if jump == NO_JUMP:
-                word += 1
+                pass  # on to the next word
             elif (jump & 3) == 0:
-                # A taken branch or jump. Its link (rd = pc + 4) is written now that the
-                # target is known to be aligned: a jump that faults leaves rd alone
-                # (rd may be rs1, too).
-                pc = (word << 2) - fetch_delta
-                state[rd] = (pc + 4) & MASK32
-                next_pc = (pc + jump) & MASK32
-                if (next_pc & ~PAGE_OFFSET) != fetch_page:
-                    # To another page, or every block is one instruction (fetch_page
-                    # is -1): the next block looks up the fetch.
-                    pc = next_pc
-                    retired = word + retired_offset + 1
-                    break
+                # A taken branch or jump, to an aligned target.
                 target = word + (jump >> 2)
-                retired_offset += word + 1 - target
-                word = target
-                block_end = min(word | PAGE_WORD_OFFSET, limit - retired_offset - 1) + 1
+                if (page_end - 1 - target) >> PAGE_WORD_BITS:
+                    # Not in the block's page (or the block has none): the next block
+                    # looks up the fetch.
+                    pc = ((word << 2) - fetch_delta + jump) & MASK32
+                    retired = word + limit - limit_word + 1
+                    break
+                limit_word += target - word - 1  # one instruction retired, at word
+                block_end = min(page_end, limit_word)
+                word = target - 1  # the step to the next word below makes it target
             elif jump == SLOW_ACCESS:
                 # A load or store the switch did not complete: load_slow and store_slow
                 # translate it (filling the TLB), split a misaligned one into bytes,
                 # and find what it reaches: RAM, the CLINT, tohost, or a device.
                 pc = (word << 2) - fetch_delta
-                retired = word + retired_offset
+                retired = word + limit - limit_word
                 flush_retired(st, stats, retired - counted)
                 counted = retired
                 va = (a + imm) & MASK32
@@ -937,20 +942,20 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                     if status == mmu.ACCESS_TRAP:
                         return retired + 1, take_exception(x, st, csr, stats, pc, insn)
                     state[rd] = value
-                word += 1
             else:
                 # An exception, or a target that is not 4-byte aligned (Volume I, 2.5),
                 # reported on the branch or jump.
                 pc = (word << 2) - fetch_delta
-                retired = word + retired_offset
+                retired = word + limit - limit_word
                 if jump != FAULTED:
                     mmu.raise_exception(st, C.CAUSE_MISALIGNED_FETCH, (pc + jump) & MASK32)
                 flush_retired(st, stats, retired - counted)
                 return retired + 1, take_exception(x, st, csr, stats, pc, insn)
+            word += 1
             if word == block_end:
                 # The end of the page, or of the limit: the next block looks up the fetch.
                 pc = ((word << 2) - fetch_delta) & MASK32
-                retired = word + retired_offset
+                retired = word + limit - limit_word
                 break
 
     st[S.PC] = pc

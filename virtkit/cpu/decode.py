@@ -17,7 +17,7 @@ extract:
                the raw word; OP_ILLEGAL is every word that is no instruction here,
                and its form is all zero
   byte 1       rd, as the register's slot in the state buffer (X_BASE + rd); for a
-               load, JAL or JALR whose rd is x0, and for a branch, the sink slot
+               load, JAL or JALR whose rd is x0, the sink slot
                (virtkit.cpu.state.SINK), which is never read
   byte 2       rs1, as its slot
   byte 3       rs2, as its slot; for a load, which has no rs2, funct3 (size and sign)
@@ -32,8 +32,8 @@ encodings are those of virtkit.isa.instructions.
 An ALU instruction whose rd is x0 has no effect at all, so it decodes to OP_NOP and
 the inline ALU cases can write rd without testing it. Loads to x0 still access memory
 (they may fault or reach a device) and JAL and JALR to x0 still jump (j, ret): they
-keep their operation and write their result to the sink, as every branch writes the
-link the core computes for all taken jumps, so the core tests no rd either.
+keep their operation and write their result to the sink, so that the core tests no
+rd either.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def decode(insn):
         imm = ((((funct7 << 5) | ((insn >> 7) & 31)) & 0xFFF) ^ 0x800) - 0x800
     elif opcode == I.OPCODE_BRANCH:
         op = BRANCH_OPS[funct3]
-        byte1 = SINK_SLOT
+        byte1 = x0
         offset = (
             ((insn >> 31) << 12)
             | (((insn >> 7) & 1) << 11)

@@ -34,13 +34,13 @@ Values in x are kept as unsigned 32-bit numbers in int64; ``signed`` reinterpret
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from virtkit.cpu import csrfile as F
 from virtkit.cpu import decode as D
 from virtkit.cpu import exits as E
 from virtkit.cpu import mmu, trap
 from virtkit.cpu import state as S
+from virtkit.cpu.jitcache import njit
 from virtkit.isa import causes as C
 from virtkit.isa import instructions as I
 
@@ -191,7 +191,7 @@ def load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, is_signed, acce
         if status == mmu.ACCESS_TRAP:
             data_trap(st, context)
         return status, extend(value, size, is_signed)
-    value = 0
+    value = np.int64(0)  # (an int literal would compile another copy of extend)
     for k in range(size):
         byte_va = (va + k) & MASK32
         pa = mmu.translate(

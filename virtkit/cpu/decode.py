@@ -39,9 +39,9 @@ rd either.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from virtkit.cpu import state as S
+from virtkit.cpu.jitcache import njit
 from virtkit.isa import instructions as I
 
 # -- The operations --------------------------------------------------------------------

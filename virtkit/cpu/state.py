@@ -25,7 +25,8 @@ statistics), it is the *context* ``priv + CONTEXT_V * V``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from virtkit.cpu.jitcache import njit
 
 # -- Privilege levels (privileged spec 20211203, table 1.1) ----------------------------
 # np.int64, not int: Numba compiles a separate copy of a helper for every distinct

@@ -8,8 +8,8 @@ that form for as long as the word in RAM is unchanged. The common instructions
 (integer, branches, loads and stores that hit the TLB) are executed inline in
 ``execute``; everything rarer goes through helpers that are compiled separately, so
 the hot loop stays small. The hot loop reads registers, TLB entries and the decode
-cache through the one ``state`` buffer and RAM through one 32-bit view (byte stores
-alone write the bytes themselves), so that the machine keeps few base pointers and more
+cache through the one ``state`` buffer and RAM through one 32-bit view (LBU and SB
+alone use the bytes themselves), so that the machine keeps few base pointers and more
 of its registers for the guest's values.
 
 Interrupts are checked at these points, and only there:
@@ -580,8 +580,9 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
 
     A step is a retired instruction or one that trapped. Ends early after a SYSTEM
     instruction, a trap, or a store to the CLINT, so that ``run`` can check for
-    interrupts. ``retired`` counts this call's instructions; ``counted`` how many of
-    them are already in the counters (flushed before any helper that reads time).
+    interrupts. ``retired`` counts this call's instructions (kept up to date between
+    blocks and worked out from ``word`` within one, see below); ``counted`` how many
+    of them are already in the counters (flushed before any helper that reads time).
 
     Each instruction is fetched as a word of RAM and executed from its decoded form
     (virtkit.cpu.decode), which the decode cache keeps as long as the word is unchanged.

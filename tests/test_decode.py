@@ -86,6 +86,31 @@ def test_alu_instructions_to_x0_decode_to_nop_but_loads_do_not():
     assert fields(D.decode(encode("lw x0, 0(a1)")))[0] == "lw"  # it may fault or reach MMIO
 
 
+def test_results_of_loads_and_jumps_for_x0_go_to_the_sink():
+    sink = D.SINK_SLOT - D.X_SLOT  # as a register number, as fields() gives it
+    for text in ("lw x0, 0(a1)", "lbu x0, 0(a1)", "jal x0, 0x80000000", "jalr x0, 0(ra)"):
+        assert fields(D.decode(encode(text)))[1] == sink, text
+    assert fields(D.decode(encode("jalr ra, 0(a0)")))[1] == 1  # a real rd is kept
+
+
+def test_loads_and_jumps_to_x0_leave_x0_zero():
+    hart = run_program(
+        """
+        la   a1, data
+        lw   x0, 0(a1)
+        lbu  x0, 0(a1)
+        jal  x0, 1f
+    1:  la   t0, 2f
+        jalr x0, 0(t0)
+    2:  mv   a0, x0
+        ebreak
+    data:
+        .word 0x12345678
+        """
+    )
+    assert hart.x[0] == 0 and hart.x["a0"] == 0
+
+
 def test_words_that_are_no_instruction_decode_to_the_all_zero_form():
     assert D.decode(0) == D.ILLEGAL_FORM == 0  # an all-zero cache slot is correct as it is
     assert D.decode(encode("add a0, a1, a2") | (1 << 26)) == 0  # funct7 not 0, 0x20 or 1

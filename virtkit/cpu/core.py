@@ -8,8 +8,8 @@ that form for as long as the word in RAM is unchanged. The common instructions
 (integer, branches, loads and stores that hit the TLB) are executed inline in
 ``execute``; everything rarer goes through helpers that are compiled separately, so
 the hot loop stays small. The hot loop reads registers, TLB entries and the decode
-cache through the one ``state`` buffer and RAM through one 32-bit view (byte stores
-alone write the bytes themselves), so that the machine keeps few base pointers and more
+cache through the one ``state`` buffer and RAM through one 32-bit view (LBU and SB
+alone use the bytes themselves), so that the machine keeps few base pointers and more
 of its registers for the guest's values.
 
 Interrupts are checked at these points, and only there:
@@ -34,13 +34,13 @@ Values in x are kept as unsigned 32-bit numbers in int64; ``signed`` reinterpret
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from virtkit.cpu import csrfile as F
 from virtkit.cpu import decode as D
 from virtkit.cpu import exits as E
 from virtkit.cpu import mmu, trap
 from virtkit.cpu import state as S
+from virtkit.cpu.jitcache import njit
 from virtkit.isa import causes as C
 from virtkit.isa import instructions as I
 
@@ -48,10 +48,17 @@ MASK32 = 0xFFFFFFFF
 NEVER = 1 << 62  # a number of ticks no run reaches
 NO_INSTRUCTION = np.int64(0)  # the instruction bits of a trap not caused by one
 NO_VALUE = np.int64(0)  # tval of an interrupt (np.int64: see virtkit.cpu.mmu)
-FAULTED = -1  # next_pc of an instruction that raised an exception (it is never aligned)
+# The ``jump`` of an instruction in the hot loop is the byte offset from its pc to the
+# next one when it jumps; every real jump is even, so odd values can mean something else.
+NO_JUMP = 1  # execution goes on at the next word
+FAULTED = 3  # the instruction raised an exception
+SLOW_ACCESS = 5  # a load or store for the slow path
 FETCH_PAGE_MASK = 0xFFFFF003  # the page of a pc, and the bits that make it misaligned
 PAGE_SIZE = 4096
 PAGE_OFFSET = PAGE_SIZE - 1
+PAGE_WORD_BITS = 10  # a page holds 2**10 words
+PAGE_WORD_OFFSET = (1 << PAGE_WORD_BITS) - 1  # the index of a word in its page
+NO_PAGE = -(1 << 40)  # page_end of a block of one instruction: no word is in its page
 
 # Fully fixed SYSTEM encodings, from the instruction table.
 ECALL = I.BY_NAME["ecall"].match
@@ -161,8 +168,21 @@ def data_trap(st, context):
 
 
 @njit(cache=True)
-def load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context):
-    """Returns (status, value). Misaligned loads are handled byte by byte."""
+def extend(value, size, is_signed):
+    """The low ``size`` bytes of a loaded ``value``, sign-extended if ``is_signed``
+    (LB, LH, HLV.B, HLV.H), as an unsigned 32-bit number."""
+    bits = 8 * size
+    low = value & ((1 << bits) - 1)
+    if not is_signed:
+        return low
+    sign = 1 << (bits - 1)
+    return ((low ^ sign) - sign) & MASK32
+
+
+@njit(cache=True)
+def load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, is_signed, access, context):
+    """Returns (status, value), the value extended to 32 bits (see ``extend``).
+    Misaligned loads are handled byte by byte."""
     if va & (size - 1) == 0:
         pa = mmu.translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context)
         if pa < 0:
@@ -170,8 +190,8 @@ def load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context
         status, value = mmu.load_physical(st, ram, pa, size, va, mmu.ACCESS_LOAD)
         if status == mmu.ACCESS_TRAP:
             data_trap(st, context)
-        return status, value
-    value = 0
+        return status, extend(value, size, is_signed)
+    value = np.int64(0)  # (an int literal would compile another copy of extend)
     for k in range(size):
         byte_va = (va + k) & MASK32
         pa = mmu.translate(
@@ -183,7 +203,7 @@ def load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context
             mmu.raise_exception(st, C.CAUSE_LOAD_ACCESS, byte_va)  # no misaligned MMIO
             return data_trap(st, context), 0
         value |= mmu.ram_read(ram, pa, mmu.BYTE) << (8 * k)
-    return mmu.ACCESS_OK, value
+    return mmu.ACCESS_OK, extend(value, size, is_signed)
 
 
 @njit(cache=True)
@@ -480,8 +500,10 @@ def execute_hypervisor_memory(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn):
         return FAULT if status == mmu.ACCESS_TRAP else NEXT
     kind = (insn >> 20) & 31
     access = mmu.ACCESS_LOAD_X if kind == HLVX else mmu.ACCESS_LOAD
-    status, value = load_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context)
     signed_load = kind == HLV_SIGNED
+    status, value = load_slow(
+        st, csr, ram, tlb_tag, tlb_delta, stats, va, size, signed_load, access, context
+    )
     if status == mmu.ACCESS_MMIO:
         st[S.EXIT_RD] = rd
         st[S.EXIT_SIGNED] = 1 if signed_load else 0
@@ -490,9 +512,6 @@ def execute_hypervisor_memory(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn):
         return EXIT
     if status == mmu.ACCESS_TRAP:
         return FAULT
-    if signed_load and size < 4:
-        sign = np.int64(1) << (8 * size - 1)
-        value = ((value ^ sign) - sign) & MASK32
     if rd:
         x[rd] = value
     return NEXT
@@ -561,8 +580,9 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
 
     A step is a retired instruction or one that trapped. Ends early after a SYSTEM
     instruction, a trap, or a store to the CLINT, so that ``run`` can check for
-    interrupts. ``retired`` counts this call's instructions; ``counted`` how many of
-    them are already in the counters (flushed before any helper that reads time).
+    interrupts. ``retired`` counts this call's instructions (kept up to date between
+    blocks and worked out from ``word`` within one, see below); ``counted`` how many
+    of them are already in the counters (flushed before any helper that reads time).
 
     Each instruction is fetched as a word of RAM and executed from its decoded form
     (virtkit.cpu.decode), which the decode cache keeps as long as the word is unchanged.
@@ -586,281 +606,358 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
     st[S.SKIP_BREAKPOINT] = -1
     retired = 0
     counted = 0
-    # Instructions run in blocks: a block starts where the fetch is looked up (the
-    # first instruction, one after a taken branch, a jump or the end of a page) and
-    # runs on through the following words of the page, without looking up the fetch
-    # or the limit again, until ``retired`` reaches ``block_end``. ``word`` is the
-    # instruction's index in RAM as 32-bit words.
-    block_end = 0
-    word = 0
-    while True:
-        if retired == block_end:
-            if retired >= limit:
-                break
-            # Fetch: from the page of the last block, else through the fetch TLB. A
-            # pc that is not 4-byte aligned never matches fetch_page and faults in the
-            # slow path. With pc breakpoints set, fetch_page stays -1 and every block
-            # is one instruction, so every fetch comes here and checks them.
-            if (pc & FETCH_PAGE_MASK) == fetch_page:
+    # Instructions run in blocks. A block starts where the fetch is looked up (the
+    # first instruction, the target of a jump to another page, the start of the next
+    # page) and goes on through the words of its page without looking up the fetch or
+    # the limit again. In a block, ``word`` (the instruction's index in RAM as 32-bit
+    # words) is all that advances: pc = (word << 2) - fetch_delta, and the limit is
+    # reached at word ``limit_word`` (retired = word + limit - limit_word). The block
+    # ends when ``word`` reaches ``block_end``: ``page_end`` (the word after the page)
+    # or ``limit_word``. A branch or jump taken to the block's page only moves
+    # ``word``: the block goes on. A block of one instruction has page_end NO_PAGE.
+    while retired < limit:
+        # Fetch: from the page of the last block, else through the fetch TLB. A pc that
+        # is not 4-byte aligned never matches fetch_page and faults in the slow path.
+        # With pc breakpoints set, fetch_page stays -1 and every block is one
+        # instruction, so every fetch comes here and checks them.
+        if (pc & FETCH_PAGE_MASK) == fetch_page:
+            word = (pc + fetch_delta) >> 2
+            page_end = (word | PAGE_WORD_OFFSET) + 1
+        else:
+            if (
+                has_breakpoints
+                and is_breakpoint(st, pc)
+                and not (retired == 0 and pc == skip_breakpoint)
+            ):
+                st[S.PC] = pc
+                flush_retired(st, stats, retired - counted)
+                st[S.EXIT_REASON] = E.EXIT_BREAKPOINT
+                st[S.EXIT_PC] = pc
+                return retired, E.EXIT_BREAKPOINT
+            index = fetch_tags + ((pc >> 12) & (S.TLB_ENTRIES - 1))
+            if state[np.uint64(index)] == (pc >> 12) + fetch_bias and (pc & 3) == 0:
+                fetch_delta = state[np.uint64(index + S.TLB_SIZE)]
                 word = (pc + fetch_delta) >> 2
-                block_end = retired + min(limit - retired, (PAGE_SIZE - (pc & PAGE_OFFSET)) >> 2)
+                page_end = NO_PAGE
+                if not has_breakpoints:
+                    fetch_page = pc & ~PAGE_OFFSET
+                    page_end = (word | PAGE_WORD_OFFSET) + 1
             else:
-                if (
-                    has_breakpoints
-                    and is_breakpoint(st, pc)
-                    and not (retired == 0 and pc == skip_breakpoint)
-                ):
-                    st[S.PC] = pc
-                    flush_retired(st, stats, retired - counted)
-                    st[S.EXIT_REASON] = E.EXIT_BREAKPOINT
-                    st[S.EXIT_PC] = pc
-                    return retired, E.EXIT_BREAKPOINT
-                block_end = retired + 1
-                index = fetch_tags + ((pc >> 12) & (S.TLB_ENTRIES - 1))
-                if state[np.uint64(index)] == (pc >> 12) + fetch_bias and (pc & 3) == 0:
-                    fetch_delta = state[np.uint64(index + S.TLB_SIZE)]
-                    word = (pc + fetch_delta) >> 2
-                    if not has_breakpoints:
-                        fetch_page = pc & ~PAGE_OFFSET
-                        block_end = retired + min(
-                            limit - retired, (PAGE_SIZE - (pc & PAGE_OFFSET)) >> 2
-                        )
-                else:
-                    flush_retired(st, stats, retired - counted)
-                    counted = retired
-                    word = fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, context)
-                    if word < 0:
-                        return retired + 1, take_exception(x, st, csr, stats, pc, NO_INSTRUCTION)
-        insn = np.int64(ram32[np.uint64(word)])
-        slot = S.DECODE_BASE + 2 * (word & (S.DECODE_ENTRIES - 1))
-        if state[slot] != insn:
-            state[slot] = insn
-            state[slot + 1] = D.decode(insn)
-        form = state[slot + 1]
-        op = form & D.OP_MASK
-        # The registers are read and written in ``state`` itself, not through the view
-        # x: one base pointer for all the hot loop's arrays leaves more machine
-        # registers free. The form names registers by their slots in state.
-        rd = (form >> 8) & 0xFF
-        a = state[(form >> 16) & 0xFF]
-        b = state[(form >> 24) & 0xFF]
-        imm = form >> 32
-        sequential_pc = (pc + 4) & MASK32
-        next_pc = sequential_pc
-
-        # ALU instructions: the decoder turned those that write x0 into OP_NOP.
-        if op == D.OP_ADDI:
-            state[rd] = (a + imm) & MASK32
-        elif op == D.OP_ADD:
-            state[rd] = (a + b) & MASK32
-        elif op == D.OP_SUB:
-            state[rd] = (a - b) & MASK32
-        elif op == D.OP_LUI:
-            state[rd] = imm & MASK32
-        elif op == D.OP_AUIPC:
-            state[rd] = (pc + imm) & MASK32
-        elif op == D.OP_ANDI:
-            state[rd] = a & imm & MASK32
-        elif op == D.OP_ORI:
-            state[rd] = (a | imm) & MASK32
-        elif op == D.OP_XORI:
-            state[rd] = (a ^ imm) & MASK32
-        elif op == D.OP_SLTI:
-            state[rd] = 1 if signed(a) < imm else 0
-        elif op == D.OP_SLTIU:
-            state[rd] = 1 if a < (imm & MASK32) else 0
-        elif op == D.OP_SLLI:
-            state[rd] = (a << imm) & MASK32
-        elif op == D.OP_SRLI:
-            state[rd] = a >> imm
-        elif op == D.OP_SRAI:
-            state[rd] = (signed(a) >> imm) & MASK32
-        elif op == D.OP_AND:
-            state[rd] = a & b
-        elif op == D.OP_OR:
-            state[rd] = a | b
-        elif op == D.OP_XOR:
-            state[rd] = a ^ b
-        elif op == D.OP_SLL:
-            state[rd] = (a << (b & 31)) & MASK32
-        elif op == D.OP_SRL:
-            state[rd] = a >> (b & 31)
-        elif op == D.OP_SRA:
-            state[rd] = (signed(a) >> (b & 31)) & MASK32
-        elif op == D.OP_SLT:
-            state[rd] = 1 if signed(a) < signed(b) else 0
-        elif op == D.OP_SLTU:
-            state[rd] = 1 if a < b else 0
-        elif op == D.OP_MUL:  # in uint64, where the full product fits without overflow
-            state[rd] = np.int64((np.uint64(a) * np.uint64(b)) & np.uint64(MASK32))
-        elif (
-            op == D.OP_MULH
-            or op == D.OP_MULHSU
-            or op == D.OP_MULHU
-            or op == D.OP_DIV
-            or op == D.OP_DIVU
-            or op == D.OP_REM
-            or op == D.OP_REMU
-        ):
-            state[rd] = execute_muldiv(op - D.OP_MUL, a, b)
-        elif op == D.OP_NOP:
-            pass
-        # Branches and jumps (a misaligned target is caught after the switch).
-        elif op == D.OP_BEQ:
-            if a == b:
-                next_pc = (pc + imm) & MASK32
-        elif op == D.OP_BNE:
-            if a != b:
-                next_pc = (pc + imm) & MASK32
-        elif op == D.OP_BLT:
-            if signed(a) < signed(b):
-                next_pc = (pc + imm) & MASK32
-        elif op == D.OP_BGE:
-            if signed(a) >= signed(b):
-                next_pc = (pc + imm) & MASK32
-        elif op == D.OP_BLTU:
-            if a < b:
-                next_pc = (pc + imm) & MASK32
-        elif op == D.OP_BGEU:
-            if a >= b:
-                next_pc = (pc + imm) & MASK32
-        elif op == D.OP_JAL or op == D.OP_JALR:
-            if op == D.OP_JAL:
-                next_pc = (pc + imm) & MASK32
-            else:
-                next_pc = (a + imm) & (MASK32 - 1)
-            # A jump that faults on its target leaves rd alone (rd may be rs1, too).
-            if rd != S.X_BASE and (next_pc & 3) == 0:
-                state[rd] = (pc + 4) & MASK32
-        # Loads and stores: the TLB hit is handled here, the rest in load_slow and
-        # store_slow; the decoded form keeps funct3 (size and sign).
-        elif op == D.OP_LW or op == D.OP_LBU or op == D.OP_LB or op == D.OP_LHU or op == D.OP_LH:
-            funct3 = (form >> 24) & 0xFF  # a load's byte 3 (see virtkit.cpu.decode)
-            va = (a + imm) & MASK32
-            size = 1 << (funct3 & 3)
-            index = load_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
-            if state[np.uint64(index)] == (va >> 12) + data_bias and (va & (size - 1)) == 0:
-                # Every size is read as the aligned word that holds it (little-endian).
-                offset = va + state[np.uint64(index + S.TLB_SIZE)]
-                value = np.int64(ram32[np.uint64(offset >> 2)]) >> ((offset & 3) << 3)
-            else:
+                # A block of one instruction: the translation of a fetch that missed
+                # the TLB holds for this pc only (a PMP region may be smaller than a
+                # page), so no other pc may use its delta.
                 flush_retired(st, stats, retired - counted)
                 counted = retired
-                status, value = load_slow(
-                    st, csr, ram, tlb_tag, tlb_delta, stats, va, size, mmu.ACCESS_LOAD, data
-                )
-                if status == mmu.ACCESS_MMIO:
-                    st[S.PC] = pc
-                    st[S.EXIT_PC] = pc
-                    st[S.EXIT_INSN] = insn
-                    st[S.EXIT_RD] = rd - S.X_BASE
-                    st[S.EXIT_SIGNED] = 1 if funct3 < 4 else 0
-                    st[S.MMIO_PENDING] = 1
-                    return retired + 1, E.EXIT_MMIO_READ
-                if status == mmu.ACCESS_TRAP:
-                    next_pc = FAULTED
-            if next_pc != FAULTED and rd != S.X_BASE:
-                # Keep the low 8 * size bits and sign-extend them for LB, LH and LW
-                # (funct3 < 4): arithmetic, with no branch on the kind of load.
-                bits = 8 * size
-                low = value & ((1 << bits) - 1)
-                sign = 1 << (bits - 1)
-                state[rd] = (((low ^ sign) - sign) if funct3 < 4 else low) & MASK32
-        elif op == D.OP_SW or op == D.OP_SB or op == D.OP_SH:
-            va = (a + imm) & MASK32
-            size = 1 << (op - D.OP_SB)
-            index = store_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
-            if state[np.uint64(index)] == (va >> 12) + data_bias and (va & (size - 1)) == 0:
+                word = fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, context)
+                if word < 0:
+                    return retired + 1, take_exception(x, st, csr, stats, pc, NO_INSTRUCTION)
+                fetch_page = -1
+                fetch_delta = (word << 2) - pc
+                page_end = NO_PAGE
+        limit_word = word + limit - retired
+        block_end = word + 1 if page_end == NO_PAGE else min(page_end, limit_word)
+
+        while True:  # the instructions of one block
+            insn = np.int64(ram32[np.uint64(word)])
+            slot = S.DECODE_BASE + 2 * (word & (S.DECODE_ENTRIES - 1))
+            if state[slot] != insn:
+                state[slot] = insn
+                state[slot + 1] = D.decode(insn)
+            form = state[slot + 1]
+            op = form & D.OP_MASK
+            # The registers are read and written in ``state`` itself, not through the
+            # view x: one base pointer for all the hot loop's arrays leaves more
+            # machine registers free. The form names registers by their slots in
+            # state, and a result for x0 by the slot of the sink (see decode).
+            rd = (form >> 8) & 0xFF
+            a = state[(form >> 16) & 0xFF]
+            b = state[(form >> 24) & 0xFF]
+            imm = form >> 32
+            # Where execution goes on: the next word, or pc + jump (a byte offset; a
+            # fault or a target that is not 4-byte aligned leave (jump & 3) != 0).
+            jump = NO_JUMP
+
+            # ALU instructions: the decoder turned those that write x0 into OP_NOP.
+            if op == D.OP_ADDI:
+                state[rd] = (a + imm) & MASK32
+            elif op == D.OP_ADD:
+                state[rd] = (a + b) & MASK32
+            elif op == D.OP_SUB:
+                state[rd] = (a - b) & MASK32
+            elif op == D.OP_LUI:
+                state[rd] = imm & MASK32
+            elif op == D.OP_AUIPC:
+                state[rd] = ((word << 2) - fetch_delta + imm) & MASK32
+            elif op == D.OP_ANDI:
+                state[rd] = a & imm & MASK32
+            elif op == D.OP_ORI:
+                state[rd] = (a | imm) & MASK32
+            elif op == D.OP_XORI:
+                state[rd] = (a ^ imm) & MASK32
+            elif op == D.OP_SLTI:
+                state[rd] = 1 if signed(a) < imm else 0
+            elif op == D.OP_SLTIU:
+                state[rd] = 1 if a < (imm & MASK32) else 0
+            elif op == D.OP_SLLI:
+                state[rd] = (a << imm) & MASK32
+            elif op == D.OP_SRLI:
+                state[rd] = a >> imm
+            elif op == D.OP_SRAI:
+                state[rd] = (signed(a) >> imm) & MASK32
+            elif op == D.OP_AND:
+                state[rd] = a & b
+            elif op == D.OP_OR:
+                state[rd] = a | b
+            elif op == D.OP_XOR:
+                state[rd] = a ^ b
+            elif op == D.OP_SLL:
+                state[rd] = (a << (b & 31)) & MASK32
+            elif op == D.OP_SRL:
+                state[rd] = a >> (b & 31)
+            elif op == D.OP_SRA:
+                state[rd] = (signed(a) >> (b & 31)) & MASK32
+            elif op == D.OP_SLT:
+                state[rd] = 1 if signed(a) < signed(b) else 0
+            elif op == D.OP_SLTU:
+                state[rd] = 1 if a < b else 0
+            elif op == D.OP_MUL:  # in uint64, where the full product fits without overflow
+                state[rd] = np.int64((np.uint64(a) * np.uint64(b)) & np.uint64(MASK32))
+            elif (
+                op == D.OP_MULH
+                or op == D.OP_MULHSU
+                or op == D.OP_MULHU
+                or op == D.OP_DIV
+                or op == D.OP_DIVU
+                or op == D.OP_REM
+                or op == D.OP_REMU
+            ):
+                state[rd] = execute_muldiv(op - D.OP_MUL, a, b)
+            elif op == D.OP_NOP:
+                pass
+            # Branches and jumps: where they go is worked out after the switch.
+            elif op == D.OP_BEQ:
+                if a == b:
+                    jump = imm
+            elif op == D.OP_BNE:
+                if a != b:
+                    jump = imm
+            elif op == D.OP_BLT:
+                if signed(a) < signed(b):
+                    jump = imm
+            elif op == D.OP_BGE:
+                if signed(a) >= signed(b):
+                    jump = imm
+            elif op == D.OP_BLTU:
+                if a < b:
+                    jump = imm
+            elif op == D.OP_BGEU:
+                if a >= b:
+                    jump = imm
+            # Jumps write their link only when the target is aligned: a jump that
+            # faults leaves rd alone (for JALR, rd may be rs1: a is read already).
+            elif op == D.OP_JAL:
+                jump = imm
+                if (jump & 3) == 0:
+                    state[rd] = (((word + 1) << 2) - fetch_delta) & MASK32
+            elif op == D.OP_JALR:
+                pc = (word << 2) - fetch_delta
+                jump = ((a + imm) & (MASK32 - 1)) - pc
+                if (jump & 3) == 0:
+                    state[rd] = (pc + 4) & MASK32
+            # Loads and stores that hit the TLB; the rest (a miss, a misaligned
+            # address, HTIF's tohost) go to the slow path after the switch. LW and LBU,
+            # the common loads, take their value as it is.
+            elif op == D.OP_LW:
+                va = (a + imm) & MASK32
+                index = load_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
+                if state[np.uint64(index)] == (va >> 12) + data_bias and (va & 3) == 0:
+                    offset = va + state[np.uint64(index + S.TLB_SIZE)]
+                    state[rd] = np.int64(ram32[np.uint64(offset >> 2)])
+                else:
+                    jump = SLOW_ACCESS
+            elif op == D.OP_LBU:
+                va = (a + imm) & MASK32
+                index = load_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
+                if state[np.uint64(index)] == (va >> 12) + data_bias:
+                    offset = va + state[np.uint64(index + S.TLB_SIZE)]
+                    state[rd] = np.int64(ram[np.uint64(offset)])
+                else:
+                    jump = SLOW_ACCESS
+            elif op == D.OP_SW:
+                va = (a + imm) & MASK32
+                index = store_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
                 offset = va + state[np.uint64(index + S.TLB_SIZE)]
-                if size == 4:
+                if (
+                    state[np.uint64(index)] == (va >> 12) + data_bias
+                    and (va & 3) == 0
+                    and offset != tohost_offset
+                ):
                     ram32[np.uint64(offset >> 2)] = b
-                elif size == 1:
+                else:
+                    jump = SLOW_ACCESS
+            elif op == D.OP_SB:
+                va = (a + imm) & MASK32
+                index = store_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
+                offset = va + state[np.uint64(index + S.TLB_SIZE)]
+                if (
+                    state[np.uint64(index)] == (va >> 12) + data_bias
+                    and (offset & ~3) != tohost_offset
+                ):
                     ram[np.uint64(offset)] = b & 0xFF
-                else:  # merged into the aligned word that holds it
+                else:
+                    jump = SLOW_ACCESS
+            elif op == D.OP_SH:  # merged into the aligned word that holds it
+                va = (a + imm) & MASK32
+                index = store_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
+                offset = va + state[np.uint64(index + S.TLB_SIZE)]
+                if (
+                    state[np.uint64(index)] == (va >> 12) + data_bias
+                    and (va & 1) == 0
+                    and (offset & ~3) != tohost_offset
+                ):
                     shift = (offset & 3) << 3
-                    mask = ((1 << (size << 3)) - 1) << shift
+                    mask = 0xFFFF << shift
                     old = np.int64(ram32[np.uint64(offset >> 2)])
                     ram32[np.uint64(offset >> 2)] = (old & ~mask) | ((b << shift) & mask)
-                if (offset & ~3) == tohost_offset:
-                    # HTIF: a store to the low word of tohost hands a command to the host.
-                    st[S.PC] = next_pc
-                    st[S.EXIT_ADDR] = st[S.TOHOST]
-                    st[S.EXIT_VALUE] = mmu.ram_read(ram, st[S.TOHOST], mmu.DOUBLEWORD)
-                    st[S.EXIT_PC] = pc
-                    st[S.EXIT_INSN] = insn
-                    flush_retired(st, stats, retired + 1 - counted)
-                    return retired + 1, E.EXIT_HALT
-            else:
+                else:
+                    jump = SLOW_ACCESS
+            # The other loads come last: an ``or`` of cases splits LLVM's jump table,
+            # and here it only splits off the cases after it.
+            elif op == D.OP_LB or op == D.OP_LH or op == D.OP_LHU:
+                funct3 = (form >> 24) & 0xFF  # a load's byte 3 (see virtkit.cpu.decode)
+                va = (a + imm) & MASK32
+                size = 1 << (funct3 & 3)
+                index = load_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
+                if state[np.uint64(index)] == (va >> 12) + data_bias and (va & (size - 1)) == 0:
+                    # Read as the aligned word that holds it (little-endian).
+                    offset = va + state[np.uint64(index + S.TLB_SIZE)]
+                    value = np.int64(ram32[np.uint64(offset >> 2)]) >> ((offset & 3) << 3)
+                    state[rd] = extend(value, size, funct3 < 4)
+                else:
+                    jump = SLOW_ACCESS
+            elif op == D.OP_AMO:
+                retired = word + limit - limit_word
                 flush_retired(st, stats, retired - counted)
                 counted = retired
-                status = store_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, b, data)
-                if status == mmu.ACCESS_MMIO:
-                    st[S.PC] = pc
-                    st[S.EXIT_PC] = pc
-                    st[S.EXIT_INSN] = insn
-                    st[S.MMIO_PENDING] = 2
-                    return retired + 1, E.EXIT_MMIO_WRITE
-                if status == mmu.ACCESS_HTIF:
-                    st[S.PC] = next_pc
-                    st[S.EXIT_PC] = pc
-                    st[S.EXIT_INSN] = insn
-                    flush_retired(st, stats, retired + 1 - counted)
-                    return retired + 1, E.EXIT_HALT
-                if status == mmu.ACCESS_TRAP:
-                    next_pc = FAULTED
-                elif (va >> 16) == (S.CLINT_BASE >> 16):
-                    # A CLINT store may raise or lower MSIP or MTIP: let run() look.
-                    st[S.PC] = next_pc
-                    flush_retired(st, stats, retired + 1 - counted)
+                outcome = execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, data)
+                if outcome == FAULT:
+                    jump = FAULTED
+            elif op == D.OP_SYSTEM:
+                pc = (word << 2) - fetch_delta
+                retired = word + limit - limit_word
+                flush_retired(st, stats, retired - counted)
+                counted = retired
+                st[S.PC] = pc
+                if (insn >> 12) & 7 == 4:
+                    outcome = execute_hypervisor_memory(
+                        x, csr, st, ram, tlb_tag, tlb_delta, stats, insn
+                    )
+                else:
+                    outcome = execute_system(x, csr, st, tlb_tag, insn, pc)
+                if outcome == NEXT or outcome == JUMP:
+                    if outcome == NEXT:
+                        st[S.PC] = (pc + 4) & MASK32
+                    retire_in_mode(st, stats, context)  # xRET retires in the mode it leaves
                     return retired + 1, E.EXIT_NONE
-        elif op == D.OP_AMO:
-            flush_retired(st, stats, retired - counted)
-            counted = retired
-            outcome = execute_amo(x, csr, st, ram, tlb_tag, tlb_delta, stats, insn, data)
-            if outcome == FAULT:
-                next_pc = FAULTED
-        elif op == D.OP_SYSTEM:
-            flush_retired(st, stats, retired - counted)
-            counted = retired
-            st[S.PC] = pc
-            if (insn >> 12) & 7 == 4:
-                outcome = execute_hypervisor_memory(
-                    x, csr, st, ram, tlb_tag, tlb_delta, stats, insn
-                )
+                if outcome == EXIT:
+                    st[S.EXIT_PC] = pc
+                    st[S.EXIT_INSN] = insn
+                    reason = st[S.EXIT_REASON]
+                    if reason == E.EXIT_WFI or reason == E.EXIT_HALT:
+                        st[S.PC] = (pc + 4) & MASK32  # it retires; the hart stops after it
+                        flush_retired(st, stats, retired + 1 - counted)
+                    return retired + 1, reason
+                jump = FAULTED
             else:
-                outcome = execute_system(x, csr, st, tlb_tag, insn, pc)
-            if outcome == NEXT or outcome == JUMP:
-                if outcome == NEXT:
-                    st[S.PC] = next_pc
-                retire_in_mode(st, stats, context)  # xRET retires in the mode it leaves
-                return retired + 1, E.EXIT_NONE
-            if outcome == EXIT:
-                st[S.EXIT_PC] = pc
-                st[S.EXIT_INSN] = insn
-                reason = st[S.EXIT_REASON]
-                if reason == E.EXIT_WFI or reason == E.EXIT_HALT:
-                    st[S.PC] = next_pc  # the instruction retires; the hart stops after it
-                    flush_retired(st, stats, retired + 1 - counted)
-                return retired + 1, reason
-            next_pc = FAULTED
-        else:
-            illegal(st, insn)
-            next_pc = FAULTED
+                illegal(st, insn)
+                jump = FAULTED
 
-        if next_pc == sequential_pc:
-            word += 1  # the block goes on (it ends at the end of the page)
-        else:
-            # A taken branch or jump, or an exception. One test catches both an
-            # exception and a target that is not 4-byte aligned (Volume I, 2.5),
-            # reported on the branch or jump.
-            if next_pc & 3:
-                if next_pc != FAULTED:
-                    mmu.raise_exception(st, C.CAUSE_MISALIGNED_FETCH, next_pc)
+            if jump == NO_JUMP:
+                pass  # on to the next word
+            elif (jump & 3) == 0:
+                # A taken branch or jump, to an aligned target.
+                target = word + (jump >> 2)
+                if (page_end - 1 - target) >> PAGE_WORD_BITS:
+                    # Not in the block's page (or the block has none): the next block
+                    # looks up the fetch.
+                    pc = ((word << 2) - fetch_delta + jump) & MASK32
+                    retired = word + limit - limit_word + 1
+                    break
+                limit_word += target - word - 1  # one instruction retired, at word
+                block_end = min(page_end, limit_word)
+                word = target - 1  # the step to the next word below makes it target
+            elif jump == SLOW_ACCESS:
+                # A load or store the switch did not complete: load_slow and store_slow
+                # translate it (filling the TLB), split a misaligned one into bytes,
+                # and find what it reaches: RAM, the CLINT, tohost, or a device.
+                pc = (word << 2) - fetch_delta
+                retired = word + limit - limit_word
+                flush_retired(st, stats, retired - counted)
+                counted = retired
+                va = (a + imm) & MASK32
+                if op >= D.OP_SB:
+                    status = store_slow(
+                        st, csr, ram, tlb_tag, tlb_delta, stats, va, 1 << (op - D.OP_SB), b, data
+                    )
+                    if status == mmu.ACCESS_MMIO:
+                        st[S.PC] = pc
+                        st[S.EXIT_PC] = pc
+                        st[S.EXIT_INSN] = insn
+                        st[S.MMIO_PENDING] = 2
+                        return retired + 1, E.EXIT_MMIO_WRITE
+                    if status == mmu.ACCESS_TRAP:
+                        return retired + 1, take_exception(x, st, csr, stats, pc, insn)
+                    st[S.PC] = (pc + 4) & MASK32
+                    if status == mmu.ACCESS_HTIF:
+                        st[S.EXIT_PC] = pc
+                        st[S.EXIT_INSN] = insn
+                        flush_retired(st, stats, retired + 1 - counted)
+                        return retired + 1, E.EXIT_HALT
+                    if (va >> 16) == (S.CLINT_BASE >> 16):
+                        # A CLINT store may raise or lower MSIP or MTIP: let run() look.
+                        flush_retired(st, stats, retired + 1 - counted)
+                        return retired + 1, E.EXIT_NONE
+                else:
+                    funct3 = (form >> 24) & 0xFF
+                    status, value = load_slow(
+                        st,
+                        csr,
+                        ram,
+                        tlb_tag,
+                        tlb_delta,
+                        stats,
+                        va,
+                        1 << (funct3 & 3),
+                        funct3 < 4,
+                        mmu.ACCESS_LOAD,
+                        data,
+                    )
+                    if status == mmu.ACCESS_MMIO:
+                        st[S.PC] = pc
+                        st[S.EXIT_PC] = pc
+                        st[S.EXIT_INSN] = insn
+                        st[S.EXIT_RD] = (insn >> 7) & 31
+                        st[S.EXIT_SIGNED] = 1 if funct3 < 4 else 0
+                        st[S.MMIO_PENDING] = 1
+                        return retired + 1, E.EXIT_MMIO_READ
+                    if status == mmu.ACCESS_TRAP:
+                        return retired + 1, take_exception(x, st, csr, stats, pc, insn)
+                    state[rd] = value
+            else:
+                # An exception, or a target that is not 4-byte aligned (Volume I, 2.5),
+                # reported on the branch or jump.
+                pc = (word << 2) - fetch_delta
+                retired = word + limit - limit_word
+                if jump != FAULTED:
+                    mmu.raise_exception(st, C.CAUSE_MISALIGNED_FETCH, (pc + jump) & MASK32)
                 flush_retired(st, stats, retired - counted)
                 return retired + 1, take_exception(x, st, csr, stats, pc, insn)
-            block_end = retired + 1  # the next instruction starts a block
-        pc = next_pc
-        retired += 1
+            word += 1
+            if word == block_end:
+                # The end of the page, or of the limit: the next block looks up the fetch.
+                pc = ((word << 2) - fetch_delta) & MASK32
+                retired = word + limit - limit_word
+                break
 
     st[S.PC] = pc
     flush_retired(st, stats, retired - counted)

@@ -21,10 +21,10 @@ misa.H hardwired to 1.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from virtkit.cpu import mmu
 from virtkit.cpu import state as S
+from virtkit.cpu.jitcache import njit
 from virtkit.isa import causes as C
 from virtkit.isa import csrs
 

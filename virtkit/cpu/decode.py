@@ -16,7 +16,9 @@ extract:
                hot loop executes inline; OP_AMO and OP_SYSTEM go to the helpers with
                the raw word; OP_ILLEGAL is every word that is no instruction here,
                and its form is all zero
-  byte 1       rd, as the register's slot in the state buffer (X_BASE + rd)
+  byte 1       rd, as the register's slot in the state buffer (X_BASE + rd); for a
+               load, JAL or JALR whose rd is x0, the sink slot
+               (virtkit.cpu.state.SINK), which is never read
   byte 2       rs1, as its slot
   byte 3       rs2, as its slot; for a load, which has no rs2, funct3 (size and sign)
   bytes 4..7   the immediate, sign-extended (branch and jump offsets already put
@@ -29,15 +31,17 @@ encodings are those of virtkit.isa.instructions.
 
 An ALU instruction whose rd is x0 has no effect at all, so it decodes to OP_NOP and
 the inline ALU cases can write rd without testing it. Loads to x0 still access memory
-(they may fault or reach a device) and keep their operation.
+(they may fault or reach a device) and JAL and JALR to x0 still jump (j, ret): they
+keep their operation and write their result to the sink, so that the core tests no
+rd either.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from virtkit.cpu import state as S
+from virtkit.cpu.jitcache import njit
 from virtkit.isa import instructions as I
 
 # -- The operations --------------------------------------------------------------------
@@ -117,7 +121,9 @@ FUNCT7_MULDIV = 0b0000001
 NO_IMMEDIATE = 0
 ILLEGAL_FORM = 0
 X_SLOT = S.X_BASE  # register r lives in state[X_SLOT + r]
+SINK_SLOT = S.ST_BASE + S.SINK
 assert X_SLOT + 31 <= 0xFF, "a register's slot must fit a byte of the decoded form"
+assert SINK_SLOT <= 0xFF, "the sink's slot must fit a byte of the decoded form"
 
 
 @njit(cache=True)
@@ -168,6 +174,7 @@ def decode(insn):
         imm = ((insn & 0xFFFFF000) ^ 0x80000000) - 0x80000000
     elif opcode == I.OPCODE_LOAD:
         op = LOAD_OPS[funct3]
+        byte1 = SINK_SLOT if rd == x0 else rd
         byte3 = funct3
         imm = i_imm
     elif opcode == I.OPCODE_STORE:
@@ -187,6 +194,7 @@ def decode(insn):
         imm = (offset ^ 0x1000) - 0x1000
     elif opcode == I.OPCODE_JAL:
         op = OP_JAL
+        byte1 = SINK_SLOT if rd == x0 else rd
         byte2, byte3 = x0, x0
         offset = (
             ((insn >> 31) << 20)
@@ -198,6 +206,7 @@ def decode(insn):
     elif opcode == I.OPCODE_JALR:
         if funct3 == 0:
             op = OP_JALR
+        byte1 = SINK_SLOT if rd == x0 else rd
         byte3 = x0
         imm = i_imm
     elif opcode == I.OPCODE_MISC_MEM:

@@ -28,9 +28,9 @@ spec asks for HFENCE.GVMA when one VMID's G-stage tables change (8.2.10).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from virtkit.cpu import state as S
+from virtkit.cpu.jitcache import njit
 from virtkit.isa import causes as C
 from virtkit.isa import csrs
 

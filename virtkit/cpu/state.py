@@ -25,7 +25,8 @@ statistics), it is the *context* ``priv + CONTEXT_V * V``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from virtkit.cpu.jitcache import njit
 
 # -- Privilege levels (privileged spec 20211203, table 1.1) ----------------------------
 # np.int64, not int: Numba compiles a separate copy of a helper for every distinct
@@ -98,6 +99,7 @@ EXIT_HTVAL = 39  # a TRAP exit's htval/mtval2 value, htinst/mtinst value and GVA
 EXIT_HTINST = 40
 EXIT_GVA = 41
 SSTATUS_UNPRIVILEGED = 42  # 1: U-mode sstatus accesses neither trap nor act (Hart docs)
+SINK = 43  # where the core drops the result of a load, JAL or JALR to x0 (decode)
 BREAKPOINT_BASE = 48
 MAX_BREAKPOINTS = 64
 MMIO_REGION_BASE = BREAKPOINT_BASE + MAX_BREAKPOINTS  # physical ranges that exit as MMIO

@@ -20,11 +20,11 @@ architecturally afterwards.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from virtkit.cpu import csrfile as F
 from virtkit.cpu import exits as E
 from virtkit.cpu import state as S
+from virtkit.cpu.jitcache import njit
 from virtkit.isa import causes as C
 from virtkit.isa import csrs
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from virtkit.cpu import state as S
+from virtkit.isa import csrs
 from virtkit.monitors.fullvirt.vcpu import NO_DEADLINE
 
 # The clock a guest reads (rdtime) and sets its timer by. Barham et al. (SOSP 2003, 2.3)
@@ -46,11 +47,22 @@ BLOCKED = "blocked"
 HALTED = "halted"
 CRASHED = "crashed"
 
-# The part of the hart's state buffer (virtkit.cpu.state) that belongs to a vCPU: the st
-# slots (pc, privilege, timer compare, ...), the registers, the CSR file and the
-# statistics, which come first in the buffer. The TLB, after them, is not saved: the
-# hart's TLB has no VMID tags, so a world switch flushes it.
-CONTEXT_SIZE = S.TLB_TAG_BASE
+# The part of the hart's state buffer (virtkit.cpu.state) that belongs to a vCPU, by slot:
+# the st slots first (pc, privilege, timer compare, ...; so ``context[S.MTIME_OFFSET]``
+# is that slot), then the registers, the CSRs the hart implements and the statistics.
+# This is the architectural state a real world switch saves, and no more: not the rest
+# of the 4,096-entry CSR number space (which nothing can write), not the TLB (the hart's
+# TLB has no VMID tags, so a world switch flushes it), not the decode cache (a slot is
+# only used for the word RAM holds): 606 slots of the 4,464 before the TLB.
+CONTEXT_SLOTS = np.concatenate(
+    [
+        np.arange(S.ST_BASE, S.ST_BASE + S.ST_SIZE),
+        np.arange(S.X_BASE, S.X_BASE + 32),
+        S.CSR_BASE + np.array(sorted(csrs.BY_NUMBER), dtype=np.int64),
+        np.arange(S.STATS_BASE, S.STATS_BASE + S.STAT_SIZE),
+    ]
+)
+assert S.ST_BASE == 0, "context[slot] must be st[slot]"
 
 
 class Vcpu:
@@ -64,18 +76,18 @@ class Vcpu:
     def __init__(self, vm: VirtualMachine):
         self.vm = vm
         self.name = vm.name
-        self.context = np.zeros(CONTEXT_SIZE, dtype=np.int64)
+        self.context = np.zeros(len(CONTEXT_SLOTS), dtype=np.int64)
 
     def save(self, hart) -> None:
         """Copy this vCPU's state out of the hart (the first half of a world switch)."""
-        self.context[:] = hart.arrays.state[:CONTEXT_SIZE]
+        self.context[:] = hart.arrays.state[CONTEXT_SLOTS]
 
     def restore(self, hart) -> None:
         """Load this vCPU's state into the hart, keeping the machine's clock, and flush
         the TLB: its entries translate the previous VM's addresses."""
         arrays = hart.arrays
         clock = int(arrays.st[S.TICKS])
-        arrays.state[:CONTEXT_SIZE] = self.context
+        arrays.state[CONTEXT_SLOTS] = self.context
         arrays.st[S.TICKS] = clock
         arrays.tlb_tag[:] = 0
 

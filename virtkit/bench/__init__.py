@@ -42,8 +42,10 @@ which stores often, far slower. The ratio therefore flatters virtkit.
 
 The figures are wall-clock times of this machine and are written only to the table this
 prints and the JSON file it writes; targets are shown, never asserted. The compute runs,
-Unicorn's and the exit loop are made three times each and the fastest is reported
-(measure.SPEED_RUNS): load from elsewhere only ever slows a run down.
+Unicorn's, the exit loop and the hypervisor runs are made five times each and the
+fastest is reported (measure.SPEED_RUNS): load from elsewhere only ever slows a run
+down. The three compute configurations take turns, as the hypervisor's do, so that a
+busy spell does not fall on all the runs of one.
 
 Files: compute.s (the workload), sv32.s (its paged entry), two_stage.s (its entry as a
 guest), measure.py (the measurements, the Python reference, the table); this module is

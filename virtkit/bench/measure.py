@@ -239,12 +239,24 @@ def run_compute(repeat: int, *, sv32: bool = False, two_stage: bool = False) -> 
     return ComputeRun(checksum, hart.instret, seconds, hart.stats)
 
 
-def fastest(measure: Callable[[], ComputeRun], runs: int) -> tuple[ComputeRun, list[float]]:
-    """The fastest of ``runs`` calls of ``measure`` (see SPEED_RUNS), and the MIPS of
-    every run, slowest first."""
-    done = [measure() for _ in range(runs)]
-    mips = sorted(round(run.instructions / run.seconds / 1e6, 1) for run in done)
-    return min(done, key=lambda run: run.seconds), mips
+def fastest_in_turns(
+    measures: dict[str, Callable[[], ComputeRun]], runs: int
+) -> dict[str, tuple[ComputeRun, list[float]]]:
+    """The fastest of ``runs`` calls of each of ``measures`` (see SPEED_RUNS), and the MIPS
+    of every run, slowest first, by key. The measurements take turns: each round runs
+    every one once, so that a busy spell on the machine slows one run of each rather than
+    every run of one (the hypervisor figures are measured the same way)."""
+    done: dict[str, list[ComputeRun]] = {key: [] for key in measures}
+    for _ in range(runs):
+        for key, measure in measures.items():
+            done[key].append(measure())
+    return {
+        key: (
+            min(key_runs, key=lambda run: run.seconds),
+            sorted(round(run.instructions / run.seconds / 1e6, 1) for run in key_runs),
+        )
+        for key, key_runs in done.items()
+    }
 
 
 def instructions_before_done(bare_run: ComputeRun) -> int:
@@ -473,9 +485,7 @@ def measure_cold_compile() -> float:
 
 PROGRESS_STEPS = (
     "checking the workload and compiling the core",
-    "compute workload, M-mode, paging off",
-    "compute workload, U-mode, Sv32",
-    "compute workload, VS-mode, two-stage translation",
+    "compute workload: M-mode paging off, U-mode Sv32, VS-mode two-stage, in turns",
     "compute workload as a tinyos process",
     "tinyos boot to the shell prompt",
     "compute workload on Unicorn",
@@ -538,7 +548,15 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
 
     runs = SPEED_RUNS[quick]
     _progress(2, f"{PROGRESS_STEPS[1]}, {repeat} repetitions, best of {runs}")
-    bare, bare_runs = fastest(lambda: run_compute(repeat, sv32=False), runs)
+    speed = fastest_in_turns(
+        {
+            "paging off": lambda: run_compute(repeat, sv32=False),
+            "sv32": lambda: run_compute(repeat, sv32=True),
+            "two-stage": lambda: run_compute(repeat, two_stage=True),
+        },
+        runs,
+    )
+    bare, bare_runs = speed["paging off"]
     results["mips_paging_off"] = _result(
         "mips_paging_off",
         bare.instructions / bare.seconds / 1e6,
@@ -547,8 +565,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
         mips_of_runs=bare_runs,
     )
 
-    _progress(3, f"{PROGRESS_STEPS[2]}, {repeat} repetitions, best of {runs}")
-    paged, paged_runs = fastest(lambda: run_compute(repeat, sv32=True), runs)
+    paged, paged_runs = speed["sv32"]
     results["mips_sv32"] = _result(
         "mips_sv32",
         paged.instructions / paged.seconds / 1e6,
@@ -559,8 +576,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
         mips_of_runs=paged_runs,
     )
 
-    _progress(4, f"{PROGRESS_STEPS[3]}, {repeat} repetitions, best of {runs}")
-    guest, guest_runs = fastest(lambda: run_compute(repeat, two_stage=True), runs)
+    guest, guest_runs = speed["two-stage"]
     results["mips_two_stage"] = _result(
         "mips_two_stage",
         guest.instructions / guest.seconds / 1e6,
@@ -578,7 +594,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
         f"{sv32_mips:.1f} MIPS",
     )
 
-    _progress(5, f"{PROGRESS_STEPS[4]}, {repeat} repetitions")
+    _progress(3, f"{PROGRESS_STEPS[2]}, {repeat} repetitions")
     try:
         tinyos = run_tinyos_compute(repeat)
     except guests.GuestNotFoundError as exc:
@@ -594,7 +610,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
             seconds=tinyos.seconds,
         )
 
-    _progress(6, PROGRESS_STEPS[5])
+    _progress(4, PROGRESS_STEPS[3])
     try:
         boot_seconds, boot_instructions = measure_tinyos_boot()
     except guests.GuestNotFoundError as exc:
@@ -607,7 +623,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
             instructions=boot_instructions,
         )
 
-    _progress(7, PROGRESS_STEPS[6])
+    _progress(5, PROGRESS_STEPS[4])
     if unicorn_version() is None:
         note = "unicorn is not installed (pip install unicorn)"
         results["unicorn_mips"] = _result("unicorn_mips", None, note)
@@ -637,7 +653,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
             note=f"virtkit {virtkit_mips:.1f} MIPS against Unicorn {unicorn_mips:.1f} MIPS",
         )
 
-    _progress(8, PROGRESS_STEPS[7])
+    _progress(6, PROGRESS_STEPS[5])
     exits, seconds = max(
         (measure_exits(EXIT_SECONDS[quick]) for _ in range(runs)),
         key=lambda run: run[0] / run[1],
@@ -646,7 +662,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
         "exits_per_second", exits / seconds, exits=exits, seconds=seconds
     )
 
-    _progress(9, PROGRESS_STEPS[8])
+    _progress(7, PROGRESS_STEPS[6])
     probe = measure_pure_python(PURE_PYTHON_INSTRUCTIONS[quick])
     results["pure_python_mips"] = _result(
         "pure_python_mips",
@@ -655,7 +671,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
         seconds=probe["seconds"],
     )
 
-    _progress(10, PROGRESS_STEPS[9])
+    _progress(8, PROGRESS_STEPS[7])
     first = measure_start()
     if quick:
         results["warm_start_seconds"] = _result(
@@ -666,7 +682,7 @@ def run_benchmarks(json_path: str | os.PathLike | None = None, quick: bool = Fal
             "warm_start_seconds", measure_start(), note=f"first run {first:.2f} s"
         )
 
-    _progress(11, PROGRESS_STEPS[10])
+    _progress(9, PROGRESS_STEPS[8])
     if quick:
         results["cold_compile_seconds"] = _result(
             "cold_compile_seconds", None, "skipped with --quick"

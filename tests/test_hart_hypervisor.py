@@ -167,7 +167,7 @@ def test_instructions_are_counted_by_mode_with_v():
     hart.run(10)
     assert hart.stats["instructions_by_mode"] == {"VS": 2}
     assert [hart.retired_in(mode) for mode in ("M", "S", "U", "VS", "VU")] == [0, 0, 0, 2, 0]
-    with pytest.raises(ValueError, match="mode must be one of U, S, M, VU, VS, got 'HS'"):
+    with pytest.raises(ValueError, match="mode must be one of U, VU, S, VS, M, got 'HS'"):
         hart.retired_in("HS")
 
 

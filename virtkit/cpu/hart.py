@@ -52,11 +52,12 @@ _CHECK_BEFORE_RESUMING = frozenset(
     {exits.EXIT_MMIO_READ, exits.EXIT_MMIO_WRITE, exits.EXIT_BREAKPOINT}
 )
 
-# The statistics slot of each mode's retired instructions (``Hart.retired_in``).
+# The statistics slot of each mode's retired instructions (``stats`` and ``retired_in``).
 _MODE_STAT_SLOTS = {
-    name: int(S.STAT_INSNS_BY_MODE + priv + S.CONTEXT_V * virt)
-    for virt, names in ((0, S.MODE_NAMES), (1, S.VIRTUAL_MODE_NAMES))
-    for priv, name in names.items()
+    S.mode_name(priv, virt): int(S.STAT_INSNS_BY_MODE + priv + S.CONTEXT_V * virt)
+    for priv in S.MODE_NAMES
+    for virt in (0, 1)
+    if not virt or priv in S.VIRTUAL_MODE_NAMES
 }
 
 
@@ -468,12 +469,7 @@ class Hart:
     def stats(self) -> dict:
         """Instructions by mode, traps by cause, exits by reason (non-zero entries)."""
         s = self.arrays.stats
-        by_mode = {}
-        for priv, name in S.MODE_NAMES.items():
-            for virt in (0, 1):
-                count = int(s[S.STAT_INSNS_BY_MODE + priv + S.CONTEXT_V * virt])
-                if count:
-                    by_mode[("V" + name) if virt else name] = count
+        by_mode = {name: int(s[slot]) for name, slot in _MODE_STAT_SLOTS.items() if s[slot]}
         traps = {}
         for cause, name in EXCEPTION_NAMES.items():
             if s[S.STAT_TRAPS + cause]:

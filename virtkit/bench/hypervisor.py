@@ -54,24 +54,28 @@ class HypervisorBenchmarkError(RuntimeError):
     """A VM did not finish, or printed a wrong result."""
 
 
-def run_vms(count: int, n: int, guest_clock: str = "real") -> dict:
+def run_vms(
+    count: int, n: int, guest_clock: str = "real", mechanism: str = "trap-and-emulate"
+) -> dict:
     """``VM_RUNS // count`` rounds of ``count`` VMs side by side, each tinyos with
     ``compute n=<n>``, to shutdown; the figures of all rounds together."""
     totals = {"instructions": 0, "seconds": 0.0, "world_switches": 0, "machine_ms": 0.0}
     for _ in range(VM_RUNS // count):
-        for key, value in run_side_by_side(count, n, guest_clock).items():
+        for key, value in run_side_by_side(count, n, guest_clock, mechanism).items():
             totals[key] += value
     return totals
 
 
-def run_side_by_side(count: int, n: int, guest_clock: str) -> dict:
+def run_side_by_side(
+    count: int, n: int, guest_clock: str, mechanism: str = "trap-and-emulate"
+) -> dict:
     """``count`` VMs, each tinyos with ``compute n=<n>``, to shutdown; figures of the run."""
     from virtkit.bench.measure import reference_checksum
     from virtkit.monitors.hypervisor import Hypervisor
 
     hypervisor = Hypervisor("credit", time_slice=SLICE)
     for _ in range(count):
-        hypervisor.add_vm(workload=f"compute n={n}", guest_clock=guest_clock)
+        hypervisor.add_vm(workload=f"compute n={n}", guest_clock=guest_clock, mechanism=mechanism)
     start = time.process_time()
     stopped = hypervisor.run()
     seconds = time.process_time() - start

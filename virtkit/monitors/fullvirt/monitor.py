@@ -84,6 +84,12 @@ def instruction_name(insn: int) -> str:
     return kind.name if kind is not None else "unknown instruction"
 
 
+@functools.lru_cache(maxsize=1024)
+def guest_kernel_exit(insn: int) -> str:
+    """How the exit counts name an illegal-instruction exit of the guest kernel."""
+    return f"guest S: {instruction_name(insn)}"
+
+
 class MonitorError(RuntimeError):
     """The monitor cannot go on; the message says what happened and where."""
 
@@ -463,8 +469,9 @@ class FullVirtMonitor(GuestTimer):
             return None
         match cause:
             case C.CAUSE_ILLEGAL_INSTRUCTION:
-                self._count_exit(f"guest S: {instruction_name(exit.instruction)}")
-                return self._guest_kernel_instruction(exit.instruction, pc)
+                # The commonest exit: a privileged instruction of the guest kernel.
+                self.exits[guest_kernel_exit(exit.instruction)] += 1
+                return self._emulate(exit.instruction, pc)
             case C.CAUSE_USER_ECALL:
                 self._count_exit("guest S: ecall (SBI call)")
                 return self._guest_kernel_instruction(ECALL, pc)
@@ -496,6 +503,8 @@ class FullVirtMonitor(GuestTimer):
         return self._emulate(insn, pc)
 
     def _emulate(self, insn: int, pc: int):
+        """A privileged instruction of the guest kernel: emulate it, then bring the real
+        hart (shadow tables, translations, counters) in line with what it changed."""
         vcpu = self.vcpu
         old_satp, old_sstatus = vcpu.slot("satp"), vcpu.slot("sstatus")
         try:
@@ -506,18 +515,17 @@ class FullVirtMonitor(GuestTimer):
         self.emulated[instruction_name(insn)] += 1
         self.meter.charge("emulated_instruction")
         self._retire_emulated()
-        satp_changed = vcpu.slot("satp") != old_satp
-        sstatus_changed = vcpu.slot("sstatus") != old_sstatus
-        if satp_changed:
+        new_satp, new_sstatus = vcpu.slot("satp"), vcpu.slot("sstatus")
+        if done.kind == "csr" and new_satp == old_satp and new_sstatus == old_sstatus:
+            # The commonest exit (sscratch, sepc, scause, ...): the virtual mode, the
+            # shadow tables and the real CSRs stay as they are; the guest goes on.
+            self.hart.pc = done.next_pc
+            return None
+        if new_satp != old_satp:
             self._address_space_changed()
-        if sstatus_changed:
-            self.shadow.sstatus_changed(old_sstatus, vcpu.slot("sstatus"))
+        if new_sstatus != old_sstatus:
+            self.shadow.sstatus_changed(old_sstatus, new_sstatus)
         match done.kind:
-            case "csr" if not (satp_changed or sstatus_changed):
-                # The commonest exit (sscratch, sepc, scause, ...): the virtual mode, the
-                # shadow tables and the real CSRs stay as they are; the guest goes on.
-                self.hart.pc = done.next_pc
-                return None
             case "sfence.vma":
                 self.shadow.sfence_vma(done.address, done.asid)
                 self._revalidate_translations()

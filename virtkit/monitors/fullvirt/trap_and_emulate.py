@@ -11,6 +11,7 @@ one at a time.
 
     emulate_privileged(vcpu, insn, x, pc)   one trapped instruction of the guest kernel
     emulate_csr(vcpu, insn, x)              CSRRW, CSRRS, CSRRC and their immediate forms
+    decode_csr(insn)                        a CSR instruction's fields, or None
     emulate_sret(vcpu)                      SRET
     reflect_trap(vcpu, cause, tval, pc)     deliver a trap to the guest kernel
 
@@ -23,6 +24,7 @@ delivered to the monitor instead.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 from virtkit.isa import causes as C
@@ -69,6 +71,38 @@ class Emulated(NamedTuple):
     asid: int | None = None
 
 
+class CsrAccess(NamedTuple):
+    """A CSR instruction, decoded (Zicsr, Volume I 9.1).
+
+    ``operation``: "csrrw", "csrrs" or "csrrc" (the immediate forms too); ``csr``: the
+    CSR's number; ``rd``: the register that receives the old value; ``operand``: the
+    source register, or with ``immediate`` the 5-bit immediate itself; ``writes``: false
+    for CSRRS and CSRRC with x0 or an immediate 0, which only read.
+    """
+
+    operation: str
+    csr: int
+    rd: int
+    operand: int
+    immediate: bool
+    writes: bool
+
+
+# Cached: a kernel traps on a few distinct CSR instructions, over and over.
+@lru_cache(maxsize=1024)
+def decode_csr(insn: int) -> CsrAccess | None:
+    """``insn`` as a CSR access, or None if it is not a CSR instruction."""
+    kind = I.lookup(insn)
+    if kind is None or kind.name not in CSR_INSTRUCTIONS:
+        return None
+    fields = decode_fields(kind, insn)
+    operation = kind.name[:5]  # csrrw, csrrs or csrrc
+    immediate = kind.name.endswith("i")
+    operand = fields["zimm"] if immediate else fields["rs1"]
+    writes = operation == "csrrw" or operand != 0
+    return CsrAccess(operation, fields["csr"], fields["rd"], operand, immediate, writes)
+
+
 def is_counter(number: int) -> bool:
     """cycle, time, instret, hpmcounterN and their high halves (Zicntr, 0xC00-0xC9F)."""
     return 0xC00 <= number <= 0xC1F or 0xC80 <= number <= 0xC9F
@@ -83,26 +117,21 @@ def emulate_csr(vcpu: VirtualCPU, insn: int, x) -> int | None:
     CSR is an illegal instruction (privileged spec 2.1). Returns the number of the CSR
     written, or None.
     """
-    kind = I.lookup(insn)
-    fields = decode_fields(kind, insn)
-    number = fields["csr"]
-    immediate = kind.name.endswith("i")
-    source = fields["zimm"] if immediate else x[fields["rs1"]]
-    operation = kind.name[:5]  # csrrw, csrrs or csrrc
-    writes = operation == "csrrw" or fields["zimm" if immediate else "rs1"] != 0
-    if number not in VIRTUAL_CSRS:
+    access = decode_csr(insn)
+    if access.csr not in VIRTUAL_CSRS:
         raise GuestException(C.CAUSE_ILLEGAL_INSTRUCTION, insn)
-    old = vcpu.read_csr(number)
-    if writes:
-        if operation == "csrrw":
+    source = access.operand if access.immediate else x[access.operand]
+    old = vcpu.read_csr(access.csr)
+    if access.writes:
+        if access.operation == "csrrw":
             new = source
-        elif operation == "csrrs":
+        elif access.operation == "csrrs":
             new = old | source
         else:
             new = old & ~source
-        vcpu.write_csr(number, new)
-    x[fields["rd"]] = old
-    return number if writes else None
+        vcpu.write_csr(access.csr, new)
+    x[access.rd] = old
+    return access.csr if access.writes else None
 
 
 def emulate_sret(vcpu: VirtualCPU) -> int:
@@ -147,14 +176,13 @@ def emulate_privileged(vcpu: VirtualCPU, insn: int, x, pc: int, csr=None) -> Emu
     instruction) is illegal in S-mode too, and raises GuestException for the monitor to
     reflect.
     """
-    kind = I.lookup(insn)
-    name = kind.name if kind is not None else None
-    if name in CSR_INSTRUCTIONS:
+    if decode_csr(insn) is not None:
         written = (csr or emulate_csr)(vcpu, insn, x)
         return Emulated(pc + 4, "csr", -1 if written is None else written)
     if insn == SRET:
         return Emulated(emulate_sret(vcpu), "sret")
-    if name == "sfence.vma":
+    kind = I.lookup(insn)
+    if kind is not None and kind.name == "sfence.vma":
         fields = decode_fields(kind, insn)
         rs1, rs2 = fields["rs1"], fields["rs2"]
         return Emulated(

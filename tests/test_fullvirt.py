@@ -263,6 +263,27 @@ def test_csr_set_and_clear_read_the_old_value(vcpu):
     assert (x[10], x[11], vcpu.slot("sstatus")) == (0, 2, 0)
 
 
+@pytest.mark.parametrize(
+    "text, decoded",
+    [
+        ("csrrw a0, sscratch, a1", ("csrrw", 0x140, 10, 11, False, True)),
+        ("csrr a0, sepc", ("csrrs", 0x141, 10, 0, False, False)),
+        ("csrs sstatus, t0", ("csrrs", 0x100, 0, 5, False, True)),
+        ("csrrc a2, sie, x0", ("csrrc", 0x104, 12, 0, False, False)),
+        ("csrrwi zero, stvec, 0", ("csrrw", 0x105, 0, 0, True, True)),
+        ("csrrsi a0, sstatus, 2", ("csrrs", 0x100, 10, 2, True, True)),
+        ("csrrci a0, sstatus, 0", ("csrrc", 0x100, 10, 0, True, False)),
+    ],
+)
+def test_decode_csr_gives_the_operation_fields_and_whether_it_writes(text, decoded):
+    assert tuple(TE.decode_csr(csr_instruction(text))) == decoded
+
+
+@pytest.mark.parametrize("text", ["sret", "wfi", "ecall", "addi a0, a0, 1", "sfence.vma"])
+def test_decode_csr_is_none_for_other_instructions(text):
+    assert TE.decode_csr(csr_instruction(text)) is None
+
+
 @pytest.mark.parametrize("text", ["csrr a0, mstatus", "csrw time, a0", "csrr a0, 0x5c0"])
 def test_m_level_read_only_and_missing_csrs_are_illegal(vcpu, text):
     word = csr_instruction(text)

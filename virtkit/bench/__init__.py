@@ -25,7 +25,8 @@ Python can take hundreds of thousands of exits a second. This module measures th
   hypervisor            1, 4 and 16 tinyos VMs running compute on one hart under the
                         type-1 hypervisor (credit, 1 ms slice): aggregate guest MIPS, and
                         16 VMs against 1 (target 0.8), with real and with virtual guest
-                        clocks (hypervisor.py says why they differ);
+                        clocks (hypervisor.py says why they differ), and 1 and 16
+                        hardware-assisted VMs (the H extension) with real clocks;
   warm start            a new process that imports virtkit, builds a Hart and runs one
                         instruction, with Numba's cache present (2 s);
   cold compile          the same with an empty Numba cache, so that every function of the

@@ -78,12 +78,15 @@ class VirtualBoard:
             devices.append((board.virtio_base(0), board.VIRTIO_SIZE, self.disk))
         for slot in range(0 if self.disk is None else 1, board.VIRTIO_COUNT):
             devices.append((board.virtio_base(slot), board.VIRTIO_SIZE, EmptyVirtioSlot()))
-        self._pages: set[int] = set()
+        # The device pages as ranges, not a set of page numbers: the PLIC alone spans
+        # 16,384 pages, and Python's garbage collector would walk a set that big (half a
+        # megabyte per board) at every full collection.
+        self._pages: list[range] = []
         for base, size, device in devices:
             self.bus.register(base, size, device)
             if not _has_mmio_region(hart, base, size):  # another guest's board may share it
                 hart.add_mmio_region(base, size)
-            self._pages.update(range(base >> PAGE_SHIFT, (base + size - 1 >> PAGE_SHIFT) + 1))
+            self._pages.append(range(base >> PAGE_SHIFT, (base + size - 1 >> PAGE_SHIFT) + 1))
         self._reset_states = {
             name: copy.deepcopy(plain_state(device))
             for name, device in self.devices().items()
@@ -104,7 +107,7 @@ class VirtualBoard:
         # The M-mode context belongs to the firmware, which the guest does not have.
 
     def is_device_page(self, gppn: int) -> bool:
-        return gppn in self._pages
+        return any(gppn in pages for pages in self._pages)
 
     def devices(self) -> dict[str, Device]:
         """The devices whose state a snapshot keeps, by name."""

@@ -363,9 +363,10 @@ def execute_csr(x, csr, st, tlb_tag, insn, priv, virt):
         number = F.VS_ALIAS[number]
     old = F.read(st, csr, number)
     if writes:
-        # CSRRS and CSRRC on mip work on its software-writable bits only, never on the
-        # level a device drives onto SEIP (3.1.9): that line would otherwise stick.
-        base = F.mip_software(csr) if number == F.CSR_MIP else old
+        # CSRRS and CSRRC on mip work on the bits software wrote (mip's own and hvip's
+        # VSSIP alias), never on the level a device drives onto SEIP (3.1.9): that
+        # line would otherwise stick.
+        base = csr[F.CSR_MIP] | csr[F.CSR_HVIP] if number == F.CSR_MIP else old
         if kind == 1:
             new = operand
         elif kind == 2:

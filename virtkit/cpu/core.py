@@ -954,7 +954,7 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
     return retired, E.EXIT_NONE
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # compiled into its one caller (see jitcache)
 def transformed_instruction(x, insn, tval):
     """The transformed instruction of a load, store, AMO, HLV or HSV (8.6.3): the
     instruction with its immediate cleared and, in the rs1 field, the distance from

@@ -371,7 +371,7 @@ def read(st, csr, number):
     return csr[number]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # compiled into its one caller (see jitcache)
 def _write_pmpcfg(st, csr, number, value):
     old = csr[number]
     new = 0

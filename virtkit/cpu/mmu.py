@@ -170,7 +170,7 @@ def pmp_cfg(csr, i):
     return (csr[CSR_PMPCFG0 + (i >> 2)] >> ((i & 3) * 8)) & 0xFF
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # compiled into its one caller (see jitcache)
 def pmp_range(csr, i):
     """The byte range [low, high) that PMP entry i covers, or (0, 0) when OFF."""
     mode = (pmp_cfg(csr, i) >> PMP_A_SHIFT) & 3

@@ -88,7 +88,7 @@ def target_level(st, csr, cause, interrupt):
     return LEVEL_HS
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # compiled into its one caller (see jitcache)
 def owned_by_python(st, level):
     exits = st[S.TRAP_EXITS]
     if exits & S.TRAP_EXIT_ALL:

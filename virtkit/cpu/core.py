@@ -238,24 +238,6 @@ def store_slow(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, value, context
     return status
 
 
-@njit(cache=True)
-def fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, context):
-    """The RAM word index of the instruction at ``pc``, for a fetch that missed the
-    TLB; -1 after recording an exception."""
-    if pc & 3:
-        mmu.raise_exception(st, C.CAUSE_MISALIGNED_FETCH, pc)  # IALIGN = 32 (Volume I, 1.5)
-        return -1
-    pa = mmu.translate(
-        st, csr, ram, tlb_tag, tlb_delta, stats, pc, mmu.WORD, mmu.ACCESS_FETCH, context
-    )
-    if pa < 0:
-        return -1
-    if not mmu.in_ram(st, pa, mmu.WORD):
-        mmu.raise_exception(st, C.CAUSE_FETCH_ACCESS, pc)  # code runs from RAM only
-        return -1
-    return (pa - S.RAM_BASE) >> 2
-
-
 # -- A extension (Volume I, chapter 8) -------------------------------------------------
 
 
@@ -363,9 +345,10 @@ def execute_csr(x, csr, st, tlb_tag, insn, priv, virt):
         number = F.VS_ALIAS[number]
     old = F.read(st, csr, number)
     if writes:
-        # CSRRS and CSRRC on mip work on its software-writable bits only, never on the
-        # level a device drives onto SEIP (3.1.9): that line would otherwise stick.
-        base = F.mip_software(csr) if number == F.CSR_MIP else old
+        # CSRRS and CSRRC on mip work on the bits software wrote (mip's own and hvip's
+        # VSSIP alias), never on the level a device drives onto SEIP (3.1.9): that
+        # line would otherwise stick.
+        base = csr[F.CSR_MIP] | csr[F.CSR_HVIP] if number == F.CSR_MIP else old
         if kind == 1:
             new = operand
         elif kind == 2:
@@ -384,7 +367,7 @@ def execute_csr(x, csr, st, tlb_tag, insn, priv, virt):
 
 @njit(cache=True)
 def execute_system(x, csr, st, tlb_tag, insn, pc):
-    """The SYSTEM instructions with funct3 = 0 and the CSR instructions.
+    """The SYSTEM instructions with funct3 = 0 (the CSR instructions are execute_csr's).
 
     Who may execute what: 3.3 and 4.2.1 for M, S and U; for the hypervisor extension
     8.6.1: with V=1, an instruction HS-mode could execute (taking mstatus.TSR and TVM
@@ -394,9 +377,6 @@ def execute_system(x, csr, st, tlb_tag, insn, pc):
     """
     priv = st[S.PRIV]
     virt = st[S.VIRT]
-    funct3 = (insn >> 12) & 7
-    if funct3 != 0:
-        return execute_csr(x, csr, st, tlb_tag, insn, priv, virt)
     if insn == ECALL:
         if priv == S.PRV_M:
             cause = C.CAUSE_MACHINE_ECALL
@@ -522,7 +502,8 @@ def ticks_until_timer(st):
     mtime_at_target = st[S.MTIMECMP] - st[S.MTIME_OFFSET]
     if st[S.MTIMECMP] < 0 or mtime_at_target > NEVER // st[S.TICKS_PER_MTIME]:
         return -1
-    return max(mtime_at_target * st[S.TICKS_PER_MTIME] - st[S.TICKS], 0)
+    wait = mtime_at_target * st[S.TICKS_PER_MTIME] - st[S.TICKS]
+    return wait if wait > 0 else 0
 
 
 @njit(cache=True)
@@ -555,14 +536,6 @@ def flush_retired(st, stats, retired):
     st[S.TICKS] += retired
     st[S.RETIRED] += retired
     stats[S.STAT_INSNS_BY_MODE + st[S.PRIV] + 4 * st[S.VIRT]] += retired
-
-
-@njit(cache=True)
-def retire_in_mode(st, stats, context):
-    """Retire one instruction that ran in ``context`` (the mode may have changed since)."""
-    st[S.TICKS] += 1
-    st[S.RETIRED] += 1
-    stats[S.STAT_INSNS_BY_MODE + context] += 1
 
 
 @njit(cache=True)
@@ -642,19 +615,31 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                     fetch_page = pc & ~PAGE_OFFSET
                     page_end = (word | PAGE_WORD_OFFSET) + 1
             else:
-                # A block of one instruction: the translation of a fetch that missed
-                # the TLB holds for this pc only (a PMP region may be smaller than a
-                # page), so no other pc may use its delta.
+                # A fetch that missed the TLB goes through the MMU and makes a block of
+                # one instruction: its translation holds for this pc only (a PMP region
+                # may be smaller than a page), so no other pc may use its delta.
                 flush_retired(st, stats, retired - counted)
                 counted = retired
-                word = fetch_slow(st, csr, ram, tlb_tag, tlb_delta, stats, pc, context)
-                if word < 0:
+                if pc & 3:  # IALIGN = 32 (Volume I, 1.5)
+                    mmu.raise_exception(st, C.CAUSE_MISALIGNED_FETCH, pc)
                     return retired + 1, take_exception(x, st, csr, stats, pc, NO_INSTRUCTION)
+                pa = mmu.translate(
+                    st, csr, ram, tlb_tag, tlb_delta, stats, pc, mmu.WORD, mmu.ACCESS_FETCH, context
+                )
+                if pa >= 0 and not mmu.in_ram(st, pa, mmu.WORD):
+                    mmu.raise_exception(st, C.CAUSE_FETCH_ACCESS, pc)  # code runs from RAM only
+                    pa = -1
+                if pa < 0:
+                    return retired + 1, take_exception(x, st, csr, stats, pc, NO_INSTRUCTION)
+                word = (pa - S.RAM_BASE) >> 2
                 fetch_page = -1
                 fetch_delta = (word << 2) - pc
                 page_end = NO_PAGE
         limit_word = word + limit - retired
-        block_end = word + 1 if page_end == NO_PAGE else min(page_end, limit_word)
+        if page_end == NO_PAGE:
+            block_end = word + 1
+        else:  # the lesser (min() would be compiled as a function of its own)
+            block_end = page_end if page_end < limit_word else limit_word
 
         while True:  # the instructions of one block
             insn = np.int64(ram32[np.uint64(word)])
@@ -847,16 +832,22 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 flush_retired(st, stats, retired - counted)
                 counted = retired
                 st[S.PC] = pc
-                if (insn >> 12) & 7 == 4:
+                # By funct3: 0 the privileged instructions, 4 HLV/HLVX/HSV, else CSRs.
+                if (insn >> 12) & 7 == 0:
+                    outcome = execute_system(x, csr, st, tlb_tag, insn, pc)
+                elif (insn >> 12) & 7 == 4:
                     outcome = execute_hypervisor_memory(
                         x, csr, st, ram, tlb_tag, tlb_delta, stats, insn
                     )
                 else:
-                    outcome = execute_system(x, csr, st, tlb_tag, insn, pc)
+                    outcome = execute_csr(x, csr, st, tlb_tag, insn, st[S.PRIV], st[S.VIRT])
                 if outcome == NEXT or outcome == JUMP:
                     if outcome == NEXT:
                         st[S.PC] = (pc + 4) & MASK32
-                    retire_in_mode(st, stats, context)  # xRET retires in the mode it leaves
+                    # It retires in the mode it ran in (xRET changes the mode).
+                    st[S.TICKS] += 1
+                    st[S.RETIRED] += 1
+                    stats[S.STAT_INSNS_BY_MODE + context] += 1
                     return retired + 1, E.EXIT_NONE
                 if outcome == EXIT:
                     st[S.EXIT_PC] = pc
@@ -883,7 +874,7 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                     retired = word + limit - limit_word + 1
                     break
                 limit_word += target - word - 1  # one instruction retired, at word
-                block_end = min(page_end, limit_word)
+                block_end = page_end if page_end < limit_word else limit_word
                 word = target - 1  # the step to the next word below makes it target
             elif jump == SLOW_ACCESS:
                 # A load or store the switch did not complete: load_slow and store_slow
@@ -963,7 +954,7 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
     return retired, E.EXIT_NONE
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # compiled into its one caller (see jitcache)
 def transformed_instruction(x, insn, tval):
     """The transformed instruction of a load, store, AMO, HLV or HSV (8.6.3): the
     instruction with its immediate cleared and, in the rs1 field, the distance from

@@ -281,18 +281,6 @@ def mip_value(st, csr):
 
 
 @njit(cache=True)
-def mip_software(csr):
-    """The bits of mip that software wrote (with hvip's VSSIP alias), without the
-    interrupt lines of devices and the CLINT: what CSRRS/CSRRC modify (3.1.9)."""
-    return csr[CSR_MIP] | csr[CSR_HVIP]
-
-
-@njit(cache=True)
-def is_counter(number):
-    return (0xC00 <= number <= 0xC1F) or (0xC80 <= number <= 0xC9F)
-
-
-@njit(cache=True)
 def check_access(st, csr, number, priv, virt, write):
     """Whether ``priv`` (with V = ``virt``) may access CSR ``number``: CSR_OK, or the
     exception it raises, CSR_ILLEGAL or CSR_VIRTUAL.
@@ -311,7 +299,7 @@ def check_access(st, csr, number, priv, virt, write):
         return CSR_OK
     if level == csrs.PRIV_M:
         return CSR_ILLEGAL
-    if is_counter(number):
+    if (0xC00 <= number <= 0xC1F) or (0xC80 <= number <= 0xC9F):  # the counters
         bit = 1 << (number & 0x1F)
         if not (csr[CSR_MCOUNTEREN] & bit):
             return CSR_ILLEGAL
@@ -338,15 +326,6 @@ def check_access(st, csr, number, priv, virt, write):
     if (number == CSR_SATP or number == CSR_HGATP) and (csr[CSR_MSTATUS] & MSTATUS_TVM):
         return CSR_ILLEGAL  # mstatus.TVM traps HS-mode's satp and hgatp (3.1.6.5, 8.4.1)
     return CSR_OK
-
-
-@njit(cache=True)
-def time_value(st, csr):
-    """The time CSR: mtime, or mtime plus the 64-bit htimedelta when read with V=1
-    (8.2.7). Only the low 64 bits matter, so int64 wrap-around is harmless."""
-    if st[S.VIRT]:
-        return mmu.mtime(st) + ((csr[CSR_HTIMEDELTAH] << 32) | csr[CSR_HTIMEDELTA])
-    return mmu.mtime(st)
 
 
 @njit(cache=True)
@@ -382,24 +361,17 @@ def read(st, csr, number):
         return (st[S.RETIRED] + st[S.MINSTRET_OFFSET]) & 0xFFFFFFFF
     if number == CSR_INSTRETH or number == CSR_MINSTRETH:
         return ((st[S.RETIRED] + st[S.MINSTRET_OFFSET]) >> 32) & 0xFFFFFFFF
-    if number == CSR_TIME:
-        return time_value(st, csr) & 0xFFFFFFFF
-    if number == CSR_TIMEH:
-        return (time_value(st, csr) >> 32) & 0xFFFFFFFF
+    if number == CSR_TIME or number == CSR_TIMEH:
+        # mtime, plus the 64-bit htimedelta when read with V=1 (8.2.7). Only the low
+        # 64 bits matter, so int64 wrap-around is harmless.
+        time = mmu.mtime(st)
+        if st[S.VIRT]:
+            time += (csr[CSR_HTIMEDELTAH] << 32) | csr[CSR_HTIMEDELTA]
+        return (time >> 32 if number == CSR_TIMEH else time) & 0xFFFFFFFF
     return csr[number]
 
 
-@njit(cache=True)
-def _set_low(value64, low):
-    return (value64 & ~0xFFFFFFFF) | low
-
-
-@njit(cache=True)
-def _set_high(value64, high):
-    return (value64 & 0xFFFFFFFF) | (high << 32)
-
-
-@njit(cache=True)
+@njit(cache=True, inline="always")  # compiled into its one caller (see jitcache)
 def _write_pmpcfg(st, csr, number, value):
     old = csr[number]
     new = 0
@@ -420,17 +392,6 @@ def _write_pmpcfg(st, csr, number, value):
         if csr[CSR_PMPCFG0 + i] & 0x80808080:
             locked = 1
     st[S.PMP_LOCKED] = locked
-
-
-@njit(cache=True)
-def _pmp_entry_locked(csr, entry):
-    return (csr[CSR_PMPCFG0 + (entry >> 2)] >> ((entry & 3) * 8)) & mmu.PMP_L
-
-
-@njit(cache=True)
-def _pmp_entry_is_tor(csr, entry):
-    cfg = (csr[CSR_PMPCFG0 + (entry >> 2)] >> ((entry & 3) * 8)) & 0xFF
-    return ((cfg >> mmu.PMP_A_SHIFT) & 3) == mmu.PMP_TOR
 
 
 @njit(cache=True)
@@ -480,27 +441,31 @@ def write(st, csr, tlb_tag, number, value):
     elif number == CSR_VSATP:
         csr[number] = value
         mmu.tlb_flush_virtual(tlb_tag)
+    # The 64-bit counters: the written half replaces that half of the current count.
     elif number == CSR_MCYCLE:
         now = st[S.TICKS] + st[S.MCYCLE_OFFSET]
-        st[S.MCYCLE_OFFSET] += _set_low(now, value) - now
+        st[S.MCYCLE_OFFSET] += ((now & ~0xFFFFFFFF) | value) - now
     elif number == CSR_MCYCLEH:
         now = st[S.TICKS] + st[S.MCYCLE_OFFSET]
-        st[S.MCYCLE_OFFSET] += _set_high(now, value) - now
+        st[S.MCYCLE_OFFSET] += ((now & 0xFFFFFFFF) | (value << 32)) - now
     elif number == CSR_MINSTRET:
         now = st[S.RETIRED] + st[S.MINSTRET_OFFSET]
-        st[S.MINSTRET_OFFSET] += _set_low(now, value) - now
+        st[S.MINSTRET_OFFSET] += ((now & ~0xFFFFFFFF) | value) - now
     elif number == CSR_MINSTRETH:
         now = st[S.RETIRED] + st[S.MINSTRET_OFFSET]
-        st[S.MINSTRET_OFFSET] += _set_high(now, value) - now
+        st[S.MINSTRET_OFFSET] += ((now & 0xFFFFFFFF) | (value << 32)) - now
     elif CSR_PMPCFG0 <= number < CSR_PMPCFG0 + 4:
         _write_pmpcfg(st, csr, number, value)
         mmu.tlb_flush(tlb_tag)
     elif CSR_PMPADDR0 <= number < CSR_PMPADDR0 + 16:
+        # A locked entry's address ignores writes, and so does the address below a
+        # locked TOR entry, which is that entry's lower bound (3.7.1.2).
         entry = number - CSR_PMPADDR0
-        locked_above = entry + 1 < 16 and _pmp_entry_locked(csr, entry + 1)
-        if not _pmp_entry_locked(csr, entry) and not (
-            locked_above and _pmp_entry_is_tor(csr, entry + 1)
-        ):
+        above = mmu.pmp_cfg(csr, entry + 1) if entry + 1 < 16 else 0
+        locked_tor_above = (above & mmu.PMP_L) != 0 and (
+            (above >> mmu.PMP_A_SHIFT) & 3
+        ) == mmu.PMP_TOR
+        if (mmu.pmp_cfg(csr, entry) & mmu.PMP_L) == 0 and not locked_tor_above:
             csr[number] = value
         mmu.tlb_flush(tlb_tag)
     else:

@@ -114,22 +114,35 @@ PMP_NAPOT = 3
 PMP_ENTRIES = 16
 
 
-@njit(cache=True)
-def page_fault(access):
-    if access == ACCESS_FETCH:
-        return C.CAUSE_FETCH_PAGE_FAULT
-    if access == ACCESS_STORE:
-        return C.CAUSE_STORE_PAGE_FAULT
-    return C.CAUSE_LOAD_PAGE_FAULT
-
-
-@njit(cache=True)
-def access_fault(access):
-    if access == ACCESS_FETCH:
-        return C.CAUSE_FETCH_ACCESS
-    if access == ACCESS_STORE:
-        return C.CAUSE_STORE_ACCESS
-    return C.CAUSE_LOAD_ACCESS
+# The cause of each kind of fault, indexed by the access type: fetch, load, store, and
+# HLVX, which faults like a load.
+PAGE_FAULT = np.array(
+    [
+        C.CAUSE_FETCH_PAGE_FAULT,
+        C.CAUSE_LOAD_PAGE_FAULT,
+        C.CAUSE_STORE_PAGE_FAULT,
+        C.CAUSE_LOAD_PAGE_FAULT,
+    ],
+    dtype=np.int64,
+)
+ACCESS_FAULT = np.array(
+    [
+        C.CAUSE_FETCH_ACCESS,
+        C.CAUSE_LOAD_ACCESS,
+        C.CAUSE_STORE_ACCESS,
+        C.CAUSE_LOAD_ACCESS,
+    ],
+    dtype=np.int64,
+)
+GUEST_PAGE_FAULT = np.array(
+    [
+        C.CAUSE_FETCH_GUEST_PAGE_FAULT,
+        C.CAUSE_LOAD_GUEST_PAGE_FAULT,
+        C.CAUSE_STORE_GUEST_PAGE_FAULT,
+        C.CAUSE_LOAD_GUEST_PAGE_FAULT,
+    ],
+    dtype=np.int64,
+)
 
 
 @njit(cache=True)
@@ -143,13 +156,7 @@ def raise_exception(st, cause, tval):
 def raise_guest_page_fault(st, access, va, gpa, tinst):
     """A G-stage fault (8.5.1): tval gets the guest virtual address, htval/mtval2 the
     guest physical address >> 2, htinst/mtinst ``tinst``."""
-    if access == ACCESS_FETCH:
-        cause = C.CAUSE_FETCH_GUEST_PAGE_FAULT
-    elif access == ACCESS_STORE:
-        cause = C.CAUSE_STORE_GUEST_PAGE_FAULT
-    else:
-        cause = C.CAUSE_LOAD_GUEST_PAGE_FAULT
-    raise_exception(st, cause, va)
+    raise_exception(st, GUEST_PAGE_FAULT[access], va)
     st[S.EXC_TVAL2] = gpa >> 2
     st[S.EXC_TINST] = tinst
 
@@ -158,10 +165,15 @@ def raise_guest_page_fault(st, access, va, gpa, tinst):
 
 
 @njit(cache=True)
+def pmp_cfg(csr, i):
+    """The configuration byte of PMP entry i (3.7.1: four to a pmpcfg register)."""
+    return (csr[CSR_PMPCFG0 + (i >> 2)] >> ((i & 3) * 8)) & 0xFF
+
+
+@njit(cache=True, inline="always")  # compiled into its one caller (see jitcache)
 def pmp_range(csr, i):
     """The byte range [low, high) that PMP entry i covers, or (0, 0) when OFF."""
-    cfg = (csr[CSR_PMPCFG0 + (i >> 2)] >> ((i & 3) * 8)) & 0xFF
-    mode = (cfg >> PMP_A_SHIFT) & 3
+    mode = (pmp_cfg(csr, i) >> PMP_A_SHIFT) & 3
     addr = csr[CSR_PMPADDR0 + i]
     if mode == PMP_TOR:
         low = csr[CSR_PMPADDR0 + i - 1] << 2 if i > 0 else 0
@@ -169,25 +181,30 @@ def pmp_range(csr, i):
     if mode == PMP_NA4:
         return addr << 2, (addr << 2) + 4
     if mode == PMP_NAPOT:
-        ones = 0
-        while ones < 32 and (addr >> ones) & 1:
-            ones += 1
-        size = 1 << (ones + 3)
-        low = (addr & ~((1 << (ones + 1)) - 1)) << 2
-        return low, low + size
+        # With n trailing ones in addr, the region is 2**(n+3) bytes. addr ^ (addr + 1)
+        # is those n ones and the zero above them: the mask of the offset in the region,
+        # in units of 4 bytes. (A loop counting the ones unrolls into much more code.)
+        mask = addr ^ (addr + 1)
+        low = (addr & ~mask) << 2
+        return low, low + ((mask + 1) << 2)
     return 0, 0
 
 
 @njit(cache=True)
-def pmp_check(csr, pa, size, priv, access):
-    """Whether [pa, pa+size) may be accessed (3.7.1: the lowest-numbered match wins)."""
+def pmp_allows(st, csr, pa, size, priv, access):
+    """Whether [pa, pa+size) may be accessed (3.7.1: the lowest-numbered match wins).
+
+    M-mode needs no check while no entry is locked.
+    """
+    if priv == S.PRV_M and st[S.PMP_LOCKED] == 0:
+        return True
     for i in range(PMP_ENTRIES):
-        cfg = (csr[CSR_PMPCFG0 + (i >> 2)] >> ((i & 3) * 8)) & 0xFF
         low, high = pmp_range(csr, i)
         if high <= low or pa + size <= low or pa >= high:
             continue
         if pa < low or pa + size > high:
             return False  # only some bytes match: the access fails
+        cfg = pmp_cfg(csr, i)
         if priv == S.PRV_M and not (cfg & PMP_L):
             return True
         if access == ACCESS_FETCH:
@@ -201,13 +218,6 @@ def pmp_check(csr, pa, size, priv, access):
     return priv == S.PRV_M
 
 
-@njit(cache=True)
-def pmp_allows(st, csr, pa, size, priv, access):
-    if priv == S.PRV_M and st[S.PMP_LOCKED] == 0:
-        return True
-    return pmp_check(csr, pa, size, priv, access)
-
-
 # -- RAM ------------------------------------------------------------------------------
 
 
@@ -218,18 +228,25 @@ def in_ram(st, pa, size):
 
 @njit(cache=True)
 def ram_read(ram, pa, size):
+    """The ``size`` bytes at ``pa``, little-endian: the last byte is the most
+    significant, so it is read first and shifted up as the others come in. (A loop
+    in which each byte goes to its own shift compiles, unrolled and vectorized for any
+    size, to ten times the code, which every caller links and compiles again.)"""
     offset = pa - S.RAM_BASE
-    value = 0
-    for k in range(size):
-        value |= np.int64(ram[offset + k]) << (8 * k)
+    value = np.int64(0)
+    for k in range(size - 1, -1, -1):
+        value = (value << 8) | ram[offset + k]
     return value
 
 
 @njit(cache=True)
 def ram_write(ram, pa, size, value):
+    """Store the low ``size`` bytes of ``value`` at ``pa``, little-endian (one byte
+    after the other, for the reason given in ``ram_read``)."""
     offset = pa - S.RAM_BASE
     for k in range(size):
-        ram[offset + k] = (value >> (8 * k)) & 0xFF
+        ram[offset + k] = value & 0xFF
+        value >>= 8
 
 
 # -- TLB ------------------------------------------------------------------------------
@@ -337,19 +354,19 @@ def first_stage_walk(st, csr, ram, va, access, priv, stage):
         if not in_ram(st, pte_pa, PTE_SIZE) or not pmp_allows(
             st, csr, pte_pa, PTE_SIZE, S.PRV_S, ACCESS_LOAD
         ):
-            raise_exception(st, access_fault(access), va)
+            raise_exception(st, ACCESS_FAULT[access], va)
             return -1
         pte = ram_read(ram, pte_pa, PTE_SIZE)
         # Step 3: invalid, or the reserved W-without-R combination.
         if not (pte & PTE_V) or (not (pte & PTE_R) and (pte & PTE_W)):
-            raise_exception(st, page_fault(access), va)
+            raise_exception(st, PAGE_FAULT[access], va)
             return -1
         # Step 4: a pointer to the next level, unless this is a leaf.
         if (pte & PTE_R) or (pte & PTE_X):
             break
         i -= 1
         if i < 0:
-            raise_exception(st, page_fault(access), va)
+            raise_exception(st, PAGE_FAULT[access], va)
             return -1
         a = (pte >> 10) * PAGE_SIZE
     # Step 5: a leaf; check its permissions against the access and the privilege.
@@ -359,7 +376,7 @@ def first_stage_walk(st, csr, ram, va, access, priv, stage):
     if i > 0 and ((pte >> 10) & 0x3FF) != 0:
         allowed = False
     if not allowed:
-        raise_exception(st, page_fault(access), va)
+        raise_exception(st, PAGE_FAULT[access], va)
         return -1
     # Step 7: A and D, updated in hardware.
     wanted = PTE_A | (PTE_D if access == ACCESS_STORE else 0)
@@ -371,7 +388,7 @@ def first_stage_walk(st, csr, ram, va, access, priv, stage):
             if pte_pa < 0:
                 return -1
         if not pmp_allows(st, csr, pte_pa, PTE_SIZE, S.PRV_S, ACCESS_STORE):
-            raise_exception(st, access_fault(access), va)
+            raise_exception(st, ACCESS_FAULT[access], va)
             return -1
         ram_write(ram, pte_pa, PTE_SIZE, pte | wanted)
     # Step 8: the physical address.
@@ -404,7 +421,7 @@ def g_stage_walk(st, csr, ram, gpa, check, mxr, va, access, tinst):
         if not in_ram(st, pte_address, PTE_SIZE) or not pmp_allows(
             st, csr, pte_address, PTE_SIZE, S.PRV_S, ACCESS_LOAD
         ):
-            raise_exception(st, access_fault(access), va)
+            raise_exception(st, ACCESS_FAULT[access], va)
             return -1
         pte = ram_read(ram, pte_address, PTE_SIZE)
         if not (pte & PTE_V) or (not (pte & PTE_R) and (pte & PTE_W)):
@@ -426,7 +443,7 @@ def g_stage_walk(st, csr, ram, gpa, check, mxr, va, access, tinst):
     wanted = PTE_A | (PTE_D if check == ACCESS_STORE else 0)
     if (pte & wanted) != wanted:
         if not pmp_allows(st, csr, pte_address, PTE_SIZE, S.PRV_S, ACCESS_STORE):
-            raise_exception(st, access_fault(access), va)
+            raise_exception(st, ACCESS_FAULT[access], va)
             return -1
         ram_write(ram, pte_address, PTE_SIZE, pte | wanted)
     return leaf_address(pte, i, gpa)
@@ -463,7 +480,7 @@ def translate(st, csr, ram, tlb_tag, tlb_delta, stats, va, size, access, context
         if pa < 0:
             return -1
     if not pmp_allows(st, csr, pa, size, priv, access):
-        raise_exception(st, access_fault(access), va)
+        raise_exception(st, ACCESS_FAULT[access], va)
         return -1
     page = pa & ~0xFFF
     if (
@@ -495,10 +512,9 @@ def clint_read(st, offset):
         return st[S.MTIMECMP] & 0xFFFFFFFF
     if offset == S.CLINT_MTIMECMP + 4:
         return (st[S.MTIMECMP] >> 32) & 0xFFFFFFFF
-    if offset == S.CLINT_MTIME:
-        return mtime(st) & 0xFFFFFFFF
-    if offset == S.CLINT_MTIME + 4:
-        return (mtime(st) >> 32) & 0xFFFFFFFF
+    if offset == S.CLINT_MTIME or offset == S.CLINT_MTIME + 4:
+        now = mtime(st)  # (one division in the compiled code, not one per half)
+        return (now >> 32 if offset == S.CLINT_MTIME + 4 else now) & 0xFFFFFFFF
     return 0
 
 
@@ -510,12 +526,13 @@ def clint_write(st, offset, value):
         st[S.MTIMECMP] = (st[S.MTIMECMP] & ~0xFFFFFFFF) | value
     elif offset == S.CLINT_MTIMECMP + 4:
         st[S.MTIMECMP] = (st[S.MTIMECMP] & 0xFFFFFFFF) | (value << 32)
-    elif offset == S.CLINT_MTIME:
+    elif offset == S.CLINT_MTIME or offset == S.CLINT_MTIME + 4:
         now = mtime(st)
-        st[S.MTIME_OFFSET] += ((now & ~0xFFFFFFFF) | value) - now
-    elif offset == S.CLINT_MTIME + 4:
-        now = mtime(st)
-        st[S.MTIME_OFFSET] += ((now & 0xFFFFFFFF) | (value << 32)) - now
+        if offset == S.CLINT_MTIME:
+            new = (now & ~0xFFFFFFFF) | value
+        else:
+            new = (now & 0xFFFFFFFF) | (value << 32)
+        st[S.MTIME_OFFSET] += new - now
 
 
 @njit(cache=True)
@@ -541,7 +558,7 @@ def load_physical(st, ram, pa, size, va, access):
         st[S.EXIT_ADDR] = pa
         st[S.EXIT_SIZE] = size
         return ACCESS_MMIO, 0
-    raise_exception(st, access_fault(access), va)
+    raise_exception(st, ACCESS_FAULT[access], va)
     return ACCESS_TRAP, 0
 
 

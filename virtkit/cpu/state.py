@@ -144,7 +144,7 @@ STATE_SIZE = DECODE_BASE + 2 * DECODE_ENTRIES
 SAVED_SIZE = DECODE_BASE  # what a snapshot keeps: everything but the decode cache
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # compiled into its one caller (see jitcache)
 def split(state):
     """The named views of the state buffer: (x, csr, st, tlb_tag, tlb_delta, stats,
     decoded)."""

@@ -88,7 +88,7 @@ def target_level(st, csr, cause, interrupt):
     return LEVEL_HS
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # compiled into its one caller (see jitcache)
 def owned_by_python(st, level):
     exits = st[S.TRAP_EXITS]
     if exits & S.TRAP_EXIT_ALL:
@@ -173,19 +173,6 @@ def enter(st, csr, cause, interrupt, tval, pc, tval2, tinst, gva):
 
 
 @njit(cache=True)
-def record_trap_exit(st, cause, interrupt, tval, pc, insn, tval2, tinst, gva):
-    st[S.EXIT_REASON] = E.EXIT_TRAP
-    st[S.EXIT_CAUSE] = cause
-    st[S.EXIT_INTERRUPT] = 1 if interrupt else 0
-    st[S.EXIT_TVAL] = tval & 0xFFFFFFFF
-    st[S.EXIT_PC] = pc
-    st[S.EXIT_INSN] = insn
-    st[S.EXIT_HTVAL] = tval2
-    st[S.EXIT_HTINST] = tinst
-    st[S.EXIT_GVA] = gva
-
-
-@njit(cache=True)
 def take(st, csr, stats, cause, interrupt, tval, pc, insn):
     """Deliver a trap, or exit to Python if Python owns its target level.
 
@@ -210,7 +197,15 @@ def take(st, csr, stats, cause, interrupt, tval, pc, insn):
         # The hart stops at the trapping instruction, the trap not taken: hart.pc and
         # the exit's pc agree, whichever helper raised it.
         st[S.PC] = pc
-        record_trap_exit(st, cause, interrupt, tval, pc, insn, tval2, tinst, gva)
+        st[S.EXIT_REASON] = E.EXIT_TRAP
+        st[S.EXIT_CAUSE] = cause
+        st[S.EXIT_INTERRUPT] = 1 if interrupt else 0
+        st[S.EXIT_TVAL] = tval & 0xFFFFFFFF
+        st[S.EXIT_PC] = pc
+        st[S.EXIT_INSN] = insn
+        st[S.EXIT_HTVAL] = tval2
+        st[S.EXIT_HTINST] = tinst
+        st[S.EXIT_GVA] = gva
         return E.EXIT_TRAP
     enter(st, csr, cause, interrupt, tval, pc, tval2, tinst, gva)
     return E.EXIT_NONE

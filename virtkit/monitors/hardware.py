@@ -276,7 +276,7 @@ class HardwareMonitor(GuestTimer):
                 return RunResult("console", exit, self._steps() - start)
 
     def _steps(self) -> int:
-        return int(self.hart.arrays.st[S.RETIRED]) + self._extra_steps
+        return self.hart.arrays.st.item(S.RETIRED) + self._extra_steps
 
     def _run_guest(self, budget: int) -> E.Exit:
         """Run the guest for up to ``budget`` steps. What retires nothing is a step too,
@@ -284,9 +284,9 @@ class HardwareMonitor(GuestTimer):
         monitor), and a budget spent on the guest's own traps (a fault loop in its
         kernel, which the hypervisor must see to stop it)."""
         st = self.hart.arrays.st
-        before = int(st[S.RETIRED])
+        before = st.item(S.RETIRED)
         exit = self.vcpu.run(budget)
-        retired = int(st[S.RETIRED]) - before
+        retired = st.item(S.RETIRED) - before
         self._extra_steps += budget - retired if exit.reason == E.EXIT_BUDGET else 1
         return exit
 

@@ -357,7 +357,7 @@ class FullVirtMonitor(GuestTimer):
                 return RunResult("console", exit, self._steps() - start)
 
     def _steps(self) -> int:
-        return int(self.hart.arrays.st[S.RETIRED]) + self._extra_steps
+        return self.hart.arrays.st.item(S.RETIRED) + self._extra_steps
 
     def _dispatch(self, exit: E.Exit):
         """The exit loop's one flat decision: what the hart stopped for."""

@@ -112,9 +112,9 @@ class VirtualCPU:
         are counted for the virtual mode, which only the monitor changes, between runs.
         """
         st = self.hart.arrays.st
-        before = int(st[S.RETIRED])
+        before = st.item(S.RETIRED)
         exit = self.hart.run(budget)
-        self.instructions[self.mode] += int(st[S.RETIRED]) - before
+        self.instructions[self.mode] += st.item(S.RETIRED) - before
         return exit
 
     def reset(self) -> None:

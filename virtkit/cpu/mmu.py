@@ -114,34 +114,18 @@ PMP_NAPOT = 3
 PMP_ENTRIES = 16
 
 
-# The cause of each kind of fault, indexed by the access type: fetch, load, store, and
-# HLVX, which faults like a load.
-PAGE_FAULT = np.array(
-    [
-        C.CAUSE_FETCH_PAGE_FAULT,
-        C.CAUSE_LOAD_PAGE_FAULT,
-        C.CAUSE_STORE_PAGE_FAULT,
-        C.CAUSE_LOAD_PAGE_FAULT,
-    ],
-    dtype=np.int64,
+def causes_by_access(fetch: int, load: int, store: int) -> np.ndarray:
+    """A table of the cause of one kind of fault, indexed by the access type: fetch,
+    load, store, and HLVX, which faults like a load (ACCESS_LOAD_X)."""
+    return np.array([fetch, load, store, load], dtype=np.int64)
+
+
+PAGE_FAULT = causes_by_access(
+    C.CAUSE_FETCH_PAGE_FAULT, C.CAUSE_LOAD_PAGE_FAULT, C.CAUSE_STORE_PAGE_FAULT
 )
-ACCESS_FAULT = np.array(
-    [
-        C.CAUSE_FETCH_ACCESS,
-        C.CAUSE_LOAD_ACCESS,
-        C.CAUSE_STORE_ACCESS,
-        C.CAUSE_LOAD_ACCESS,
-    ],
-    dtype=np.int64,
-)
-GUEST_PAGE_FAULT = np.array(
-    [
-        C.CAUSE_FETCH_GUEST_PAGE_FAULT,
-        C.CAUSE_LOAD_GUEST_PAGE_FAULT,
-        C.CAUSE_STORE_GUEST_PAGE_FAULT,
-        C.CAUSE_LOAD_GUEST_PAGE_FAULT,
-    ],
-    dtype=np.int64,
+ACCESS_FAULT = causes_by_access(C.CAUSE_FETCH_ACCESS, C.CAUSE_LOAD_ACCESS, C.CAUSE_STORE_ACCESS)
+GUEST_PAGE_FAULT = causes_by_access(
+    C.CAUSE_FETCH_GUEST_PAGE_FAULT, C.CAUSE_LOAD_GUEST_PAGE_FAULT, C.CAUSE_STORE_GUEST_PAGE_FAULT
 )
 
 

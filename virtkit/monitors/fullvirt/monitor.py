@@ -435,18 +435,27 @@ class FullVirtMonitor(GuestTimer):
 
     # -- traps -------------------------------------------------------------------------------
     def _trap(self, exit: E.Exit):
-        # The exit's pc is the trapping instruction's; the hart's own pc slot is only
-        # brought up to date at the end of a batch, so the monitor resumes from exit.pc.
-        self.hart.pc = exit.pc
         if exit.interrupt:
             if exit.cause != C.IRQ_M_TIMER:
                 raise MonitorError(f"unexpected real interrupt: {exit}")
+            self.hart.pc = exit.pc  # see below
             self._count_exit("timer (the monitor's)")
             self.meter.charge("vm_exit")
             self._timer()
             return None
         translator = self.translator
-        if self._in_translated_code(exit.pc):
+        if translator is None:
+            pc = exit.pc
+            if exit.cause == C.CAUSE_ILLEGAL_INSTRUCTION and self.vcpu.mode == "S":
+                # The commonest exit: a privileged instruction of the guest kernel.
+                # (_emulate moves the hart's pc on, past it or to a trap handler.)
+                self.meter.charge("vm_exit")
+                self.exits[guest_kernel_exit(exit.instruction)] += 1
+                return self._emulate(exit.instruction, pc)
+        # The exit's pc is the trapping instruction's; the hart's own pc slot is only
+        # brought up to date at the end of a batch, so the monitor resumes from exit.pc.
+        self.hart.pc = exit.pc
+        if translator is not None and self._in_translated_code(exit.pc):
             if exit.cause == C.CAUSE_USER_ECALL:
                 return self._callout(exit)
             pc = translator.guest_pc(exit.pc)
@@ -469,7 +478,6 @@ class FullVirtMonitor(GuestTimer):
             return None
         match cause:
             case C.CAUSE_ILLEGAL_INSTRUCTION:
-                # The commonest exit: a privileged instruction of the guest kernel.
                 self.exits[guest_kernel_exit(exit.instruction)] += 1
                 return self._emulate(exit.instruction, pc)
             case C.CAUSE_USER_ECALL:
@@ -506,7 +514,7 @@ class FullVirtMonitor(GuestTimer):
         """A privileged instruction of the guest kernel: emulate it, then bring the real
         hart (shadow tables, translations, counters) in line with what it changed."""
         vcpu = self.vcpu
-        old_satp, old_sstatus = vcpu.slot("satp"), vcpu.slot("sstatus")
+        old_satp, old_sstatus = before = vcpu.translation_state()
         try:
             done = self.emulate_privileged(vcpu, insn, self.hart.x, pc, self.emulate_csr)
         except TE.GuestException as exception:
@@ -515,8 +523,8 @@ class FullVirtMonitor(GuestTimer):
         self.emulated[instruction_name(insn)] += 1
         self.meter.charge("emulated_instruction")
         self._retire_emulated()
-        new_satp, new_sstatus = vcpu.slot("satp"), vcpu.slot("sstatus")
-        if done.kind == "csr" and new_satp == old_satp and new_sstatus == old_sstatus:
+        new_satp, new_sstatus = after = vcpu.translation_state()
+        if done.kind == "csr" and after == before:
             # The commonest exit (sscratch, sepc, scause, ...): the virtual mode, the
             # shadow tables and the real CSRs stay as they are; the guest goes on.
             self.hart.pc = done.next_pc

@@ -61,6 +61,9 @@ SLOT_NAMES = (
 )
 SLOT = {name: index for index, name in enumerate(SLOT_NAMES)}
 MODE_SLOT = SLOT["mode"]
+SATP_SLOT, SSTATUS_SLOT = SLOT["satp"], SLOT["sstatus"]
+READY_SLOT = SLOT["interrupt_ready"]
+INTERRUPT_SLOTS = ("sip", "sie")  # the slots interrupt_ready follows
 
 
 def slot_offset_from_x0(name: str) -> int:
@@ -130,6 +133,15 @@ class VirtualCPU:
 
     def set_slot(self, name: str, value: int) -> None:
         self._slots[SLOT[name]] = value & 0xFFFFFFFF
+        if name in INTERRUPT_SLOTS:
+            self.update_interrupt_ready()
+
+    def translation_state(self) -> tuple[int, int]:
+        """(satp, sstatus): what the shadow page tables are built from (satp's root and
+        ASID, sstatus.SUM and MXR), for the monitor to see whether an emulated
+        instruction changed it."""
+        slots = self._slots
+        return slots[SATP_SLOT], slots[SSTATUS_SLOT]
 
     @property
     def mode(self) -> str:
@@ -183,8 +195,6 @@ class VirtualCPU:
             case "senvcfg":
                 value &= ENVCFG_WRITABLE
         self.set_slot(name, value)
-        if name in ("sie", "sip"):
-            self.update_interrupt_ready()
 
     @property
     def sstatus(self) -> int:
@@ -198,11 +208,13 @@ class VirtualCPU:
         """Raise or lower a pending bit of sip that a device or the timer drives."""
         sip = self.slot("sip")
         self.set_slot("sip", sip | bit if level else sip & ~bit)
-        self.update_interrupt_ready()
 
     def update_interrupt_ready(self) -> None:
-        """Keep the slot the translated code tests after it sets sstatus.SIE."""
-        self.set_slot("interrupt_ready", int(bool(self.slot("sip") & self.slot("sie"))))
+        """Keep the slot that says whether sip & sie != 0 (set_slot calls this whenever
+        sip or sie changes): the translated code tests it after it sets sstatus.SIE,
+        and interrupt_to_take before anything else."""
+        slots = self._slots
+        slots[READY_SLOT] = int(bool(slots[SLOT["sip"]] & slots[SLOT["sie"]]))
 
     def interrupt_to_take(self) -> int | None:
         """The supervisor interrupt the guest takes now, or None (3.1.9).
@@ -210,9 +222,9 @@ class VirtualCPU:
         A pending interrupt enabled in sie is taken in guest U always, and in guest S
         only while sstatus.SIE is set; external comes before software before timer.
         """
+        if not self._slots[READY_SLOT]:
+            return None  # the usual case: nothing pending is enabled (sip & sie == 0)
         ready = self.slot("sip") & self.slot("sie")
-        if not ready:
-            return None
         if self.mode == "S" and not self.slot("sstatus") & SSTATUS_SIE:
             return None
         for cause in S_INTERRUPT_PRIORITY:

@@ -317,6 +317,48 @@ def test_interrupts_wait_for_sie_in_guest_s_but_not_in_guest_u(vcpu):
     assert vcpu.interrupt_to_take() == C.IRQ_S_EXT  # external before timer (3.1.9)
 
 
+def test_interrupt_ready_follows_sip_and_sie_however_they_are_written(vcpu):
+    # interrupt_to_take and the translated code look at the interrupt_ready slot first:
+    # it must follow sip & sie through write_csr, set_pending and a plain set_slot alike
+    # (an exercise's emulate_csr may well write sie with set_slot).
+    vcpu.mode = "U"
+    vcpu.set_pending(1 << C.IRQ_S_TIMER, True)
+    assert (vcpu.slot("interrupt_ready"), vcpu.interrupt_to_take()) == (0, None)  # sie = 0
+    vcpu.set_slot("sie", 1 << C.IRQ_S_TIMER)
+    assert (vcpu.slot("interrupt_ready"), vcpu.interrupt_to_take()) == (1, C.IRQ_S_TIMER)
+    vcpu.write_csr(CSR["sie"], 0)
+    assert (vcpu.slot("interrupt_ready"), vcpu.interrupt_to_take()) == (0, None)
+    vcpu.write_csr(CSR["sie"], 0x222)
+    vcpu.set_pending(1 << C.IRQ_S_TIMER, False)
+    assert (vcpu.slot("interrupt_ready"), vcpu.interrupt_to_take()) == (0, None)
+    vcpu.write_csr(CSR["sip"], 1 << C.IRQ_S_SOFT)  # SSIP is software-writable
+    assert (vcpu.slot("interrupt_ready"), vcpu.interrupt_to_take()) == (1, C.IRQ_S_SOFT)
+
+
+def test_an_emulated_sret_retires_in_guest_s():
+    # SRET is the guest kernel's instruction: it counts for guest S, although the guest
+    # is in U when it has retired (as on the hardware-assisted monitor, where the hart
+    # counts it in VS).
+    program = assemble(
+        """
+        _start:
+            la t0, user
+            csrw sepc, t0
+            sret
+        user:
+            addi a0, zero, 1
+            j user
+        """,
+        base=board.KERNEL_BASE,
+    )
+    monitor = FullVirtMonitor(ram_mb=4)
+    monitor.load(program)
+    monitor.run(until=10)
+    # la is two instructions, then csrw and sret: 4 in S; 6 more in U.
+    assert monitor.vcpu.instructions == {"S": 4, "U": 6}
+    assert monitor.emulated["sret"] == 1
+
+
 # -- Shadow PTEs ----------------------------------------------------------------------------------
 
 V, R, W, X, U, A, D = (SP.PTE_V, SP.PTE_R, SP.PTE_W, SP.PTE_X, SP.PTE_U, SP.PTE_A, SP.PTE_D)

@@ -48,6 +48,7 @@ _MODE_LEVELS = {
 
 # Exits after which run() must look before it resumes (the rest resume directly: a
 # monitor calls run() once per exit, so this check is kept off their path).
+_new_exit = tuple.__new__
 _CHECK_BEFORE_RESUMING = frozenset(
     {exits.EXIT_MMIO_READ, exits.EXIT_MMIO_WRITE, exits.EXIT_BREAKPOINT}
 )
@@ -59,6 +60,9 @@ _MODE_STAT_SLOTS = {
     for virt in (0, 1)
     if not virt or priv in S.VIRTUAL_MODE_NAMES
 }
+
+
+_REGISTER_INDEX = {number: number for number in range(32)}
 
 
 class Registers:
@@ -77,12 +81,20 @@ class Registers:
             raise IndexError(f"register index {key} out of range 0..31")
         return key
 
+    # A monitor reads and writes registers by number on every exit: one dict lookup
+    # finds a number 0..31, and anything else takes the slower way through _index.
     def __getitem__(self, key) -> int:
-        index = key if type(key) is int and 0 <= key < 32 else self._index(key)
+        try:
+            index = _REGISTER_INDEX[key]
+        except (KeyError, TypeError):
+            index = self._index(key)
         return self._x.item(index)  # a Python int, and quicker than int(self._x[index])
 
     def __setitem__(self, key, value: int) -> None:
-        index = key if type(key) is int and 0 <= key < 32 else self._index(key)
+        try:
+            index = _REGISTER_INDEX[key]
+        except (KeyError, TypeError):
+            index = self._index(key)
         if index:
             self._x[index] = value & 0xFFFFFFFF
 
@@ -379,7 +391,9 @@ class Hart:
         start = time.perf_counter()
         record = core.run(a.state, a.ram, budget)
         self.host_seconds += time.perf_counter() - start
-        self._last_exit = exit = Exit._make(record)
+        # The core returns exactly Exit's fields: make the named tuple without _make's
+        # check of their number (a Python call on every exit).
+        self._last_exit = exit = _new_exit(Exit, record)
         return exit
 
     def _check_resume(self, last: Exit) -> None:

@@ -555,9 +555,10 @@ class FullVirtMonitor(GuestTimer):
             self.translator.revalidate(lambda va: self.shadow.instruction_page(va, fetching=False))
 
     def _retire_emulated(self) -> None:
-        """The emulated instruction retires, as it would have on the hart."""
+        """The emulated instruction retires, as it would have on the hart: an instruction
+        of the guest kernel, so in guest S (an SRET too, though the guest is in U after)."""
         core.flush_retired(self.hart.arrays.st, self.hart.arrays.stats, 1)
-        self.vcpu.instructions[self.vcpu.mode] += 1
+        self.vcpu.instructions["S"] += 1
 
     def _reflect(self, cause: int, tval: int, pc: int, interrupt: bool = False) -> None:
         """Deliver a trap to the guest kernel (a virtual trap) and continue there."""

@@ -224,9 +224,9 @@ class VirtualCPU:
         """
         if not self._slots[READY_SLOT]:
             return None  # the usual case: nothing pending is enabled (sip & sie == 0)
-        ready = self.slot("sip") & self.slot("sie")
         if self.mode == "S" and not self.slot("sstatus") & SSTATUS_SIE:
             return None
+        ready = self.slot("sip") & self.slot("sie")
         for cause in S_INTERRUPT_PRIORITY:
             if ready & (1 << cause):
                 return cause

@@ -866,9 +866,9 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 illegal(st, insn)
                 jump = FAULTED
 
-            if jump == NO_JUMP:
-                pass  # on to the next word
-            elif (jump & 3) == 0:
+            # A taken branch or jump is tested for first: the other cases set jump to
+            # a constant, so the compiler sends them straight to theirs anyway.
+            if (jump & 3) == 0:
                 # A taken branch or jump, to an aligned target.
                 target = word + (jump >> 2)
                 if (page_end - 1 - target) >> PAGE_WORD_BITS:
@@ -880,6 +880,8 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 limit_word += target - word - 1  # one instruction retired, at word
                 block_end = page_end if page_end < limit_word else limit_word
                 word = target - 1  # the step to the next word below makes it target
+            elif jump == NO_JUMP:
+                pass  # on to the next word
             elif jump == SLOW_ACCESS:
                 # A load or store the switch did not complete: load_slow and store_slow
                 # translate it (filling the TLB), split a misaligned one into bytes,

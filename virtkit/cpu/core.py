@@ -643,20 +643,24 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
 
         while True:  # the instructions of one block
             insn = np.int64(ram32[np.uint64(word)])
-            slot = S.DECODE_BASE + 2 * (word & (S.DECODE_ENTRIES - 1))
-            if state[slot] != insn:
-                state[slot] = insn
-                state[slot + 1] = D.decode(insn)
-            form = state[slot + 1]
-            op = form & D.OP_MASK
+            entry = S.DECODE_BASE + S.DECODE_SLOTS * (word & (S.DECODE_ENTRIES - 1))
+            if state[entry + D.ENTRY_WORD] != insn:
+                form = D.decode(insn)
+                state[entry + D.ENTRY_WORD] = insn
+                state[entry + D.ENTRY_OP_RD] = form & 0xFFFF
+                state[entry + D.ENTRY_SOURCES] = (form >> 16) & 0xFFFF
+                state[entry + D.ENTRY_IMM] = form >> 32
+            op_rd = state[entry + D.ENTRY_OP_RD]
+            sources = state[entry + D.ENTRY_SOURCES]
+            op = op_rd & D.OP_MASK
             # The registers are read and written in ``state`` itself, not through the
             # view x: one base pointer for all the hot loop's arrays leaves more
             # machine registers free. The form names registers by their slots in
             # state, and a result for x0 by the slot of the sink (see decode).
-            rd = (form >> 8) & 0xFF
-            a = state[(form >> 16) & 0xFF]
-            b = state[(form >> 24) & 0xFF]
-            imm = form >> 32
+            rd = (op_rd >> 8) & 0xFF
+            a = state[sources & 0xFF]
+            b = state[(sources >> 8) & 0xFF]
+            imm = state[entry + D.ENTRY_IMM]
             # Where execution goes on: the next word, or pc + jump (a byte offset; a
             # fault or a target that is not 4-byte aligned leave (jump & 3) != 0).
             jump = NO_JUMP
@@ -808,7 +812,7 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
             # The other loads come last: an ``or`` of cases splits LLVM's jump table,
             # and here it only splits off the cases after it.
             elif op == D.OP_LB or op == D.OP_LH or op == D.OP_LHU:
-                funct3 = (form >> 24) & 0xFF  # a load's byte 3 (see virtkit.cpu.decode)
+                funct3 = sources >> 8  # a load's byte 3 (see virtkit.cpu.decode)
                 va = (a + imm) & MASK32
                 size = 1 << (funct3 & 3)
                 index = load_tags + ((va >> 12) & (S.TLB_ENTRIES - 1))
@@ -862,9 +866,9 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 illegal(st, insn)
                 jump = FAULTED
 
-            if jump == NO_JUMP:
-                pass  # on to the next word
-            elif (jump & 3) == 0:
+            # A taken branch or jump is tested for first: the other cases set jump to
+            # a constant, so the compiler sends them straight to theirs anyway.
+            if (jump & 3) == 0:
                 # A taken branch or jump, to an aligned target.
                 target = word + (jump >> 2)
                 if (page_end - 1 - target) >> PAGE_WORD_BITS:
@@ -876,6 +880,8 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                 limit_word += target - word - 1  # one instruction retired, at word
                 block_end = page_end if page_end < limit_word else limit_word
                 word = target - 1  # the step to the next word below makes it target
+            elif jump == NO_JUMP:
+                pass  # on to the next word
             elif jump == SLOW_ACCESS:
                 # A load or store the switch did not complete: load_slow and store_slow
                 # translate it (filling the TLB), split a misaligned one into bytes,
@@ -908,7 +914,7 @@ def execute(state, x, csr, st, tlb_tag, tlb_delta, stats, ram, ram32, limit):
                         flush_retired(st, stats, retired + 1 - counted)
                         return retired + 1, E.EXIT_NONE
                 else:
-                    funct3 = (form >> 24) & 0xFF
+                    funct3 = sources >> 8
                     status, value = load_slow(
                         st,
                         csr,

@@ -3,9 +3,9 @@ loop can dispatch on with one switch.
 
 An instruction's meaning depends on its bits only (pc-relative targets are formed
 when it executes), so a decoded form is a pure function of the 32-bit word. The
-decode cache (``DecodeCache`` slots in the state buffer, see virtkit.cpu.state) is
-direct-mapped by the word's RAM address and keeps, per slot, the word it decoded and
-the decoded form. The core fetches the word as before and uses the slot only when
+decode cache (the DECODE_* slots of the state buffer, see virtkit.cpu.state) is
+direct-mapped by the word's RAM address and keeps, per entry, the word it decoded and
+the decoded form. The core fetches the word as before and uses the entry only when
 the two words are equal; otherwise it decodes again. There is therefore nothing to
 invalidate: code that rewrites itself, a DMA transfer, or Python writing RAM all
 change the word, and the next fetch decodes the new one. FENCE.I has nothing to do.
@@ -26,6 +26,10 @@ extract:
                for SLLI, SRLI and SRAI)
 Fields of an instruction that has no such operand name x0's slot, which the core may
 read to no effect.
+
+A cache entry keeps the form in three slots (ENTRY_* below): bytes 0 and 1, bytes 2
+and 3, and the immediate. The hot loop then takes each field with one load or one
+byte move, where from one int64 it needed shifts and copies for bytes 2 to 7.
 The fields come from Volume I, chapter 2 (RV32I), 7 (M), 8 (A) and 9 (Zicsr); the
 encodings are those of virtkit.isa.instructions.
 
@@ -124,6 +128,13 @@ X_SLOT = S.X_BASE  # register r lives in state[X_SLOT + r]
 SINK_SLOT = S.ST_BASE + S.SINK
 assert X_SLOT + 31 <= 0xFF, "a register's slot must fit a byte of the decoded form"
 assert SINK_SLOT <= 0xFF, "the sink's slot must fit a byte of the decoded form"
+
+# The slots of a decode cache entry (virtkit.cpu.state.DECODE_SLOTS of them).
+ENTRY_WORD = 0  # the instruction word the entry was decoded from
+ENTRY_OP_RD = 1  # bytes 0 and 1 of the form: the operation and rd
+ENTRY_SOURCES = 2  # bytes 2 and 3: rs1 and rs2 (funct3 for a load)
+ENTRY_IMM = 3  # bytes 4..7: the immediate
+assert ENTRY_IMM < S.DECODE_SLOTS
 
 
 @njit(cache=True)

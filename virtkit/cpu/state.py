@@ -135,12 +135,14 @@ CSR_BASE = X_BASE + 32
 STATS_BASE = CSR_BASE + 4096
 TLB_TAG_BASE = STATS_BASE + STAT_SIZE
 TLB_DELTA_BASE = TLB_TAG_BASE + TLB_SIZE
-# The decode cache (virtkit.cpu.decode): per slot, an instruction word and its decoded
-# form. A slot is only ever used for the word it holds, so the cache needs no saving,
-# copying or flushing, and an all-zero slot is correct (word 0 decodes to 0, illegal).
+# The decode cache (virtkit.cpu.decode): per entry, an instruction word and its decoded
+# form, in DECODE_SLOTS slots. An entry is only ever used for the word it holds, so the
+# cache needs no saving, copying or flushing, and an all-zero entry is correct (word 0
+# decodes to 0, illegal).
 DECODE_ENTRIES = 16384  # direct-mapped by the word's RAM address: 64 KiB of code
+DECODE_SLOTS = 4  # the word, and the form in three parts (virtkit.cpu.decode)
 DECODE_BASE = TLB_DELTA_BASE + TLB_SIZE
-STATE_SIZE = DECODE_BASE + 2 * DECODE_ENTRIES
+STATE_SIZE = DECODE_BASE + DECODE_SLOTS * DECODE_ENTRIES
 SAVED_SIZE = DECODE_BASE  # what a snapshot keeps: everything but the decode cache
 
 

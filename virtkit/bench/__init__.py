@@ -27,6 +27,10 @@ Python can take hundreds of thousands of exits a second. This module measures th
                         16 VMs against 1 (target 0.8), with real and with virtual guest
                         clocks (hypervisor.py says why they differ), and 1 and 16
                         hardware-assisted VMs (the H extension) with real clocks;
+  monitors              tinyos syscall and forkwait under the full-virtualization monitor
+                        (trap-and-emulate and binary translation): guest MIPS and exits a
+                        second; and one guest CSR exit through the monitor, with the
+                        caches warm and after 8 MiB of other memory traffic (monitors.py);
   warm start            a new process that imports virtkit, builds a Hart and runs one
                         instruction, with Numba's cache present (2 s);
   cold compile          the same with an empty Numba cache, so that every function of the

@@ -20,8 +20,10 @@ the CPU). With real clocks each tinyos finds its 10 ms time slice over at nearly
 dispatch, 15 ms after the last one, and takes a timer interrupt and a reschedule that
 its monitor serves in Python: 10 trap-and-emulate exits a dispatch (the trap entry and
 return, one SBI set_timer; tinyos keeps its address space when the same process goes
-on). The guests' own tick work grows with the number of VMs. With virtual clocks it
-does not, and what is left is the hypervisor's own cost.
+on), each at nearly twice the price of a warm exit, since the other VMs' runs have left
+the caches cold (the CSR exit figures of virtkit.bench.monitors). The guests' own tick
+work grows with the number of VMs. With virtual clocks it does not, and what is left is
+the hypervisor's own cost.
 
 The 1- and 16-VM runs are made once more with hardware-assisted VMs (the H extension,
 virtkit.monitors.hardware) and real clocks: the guest takes the same ticks, but its CSR

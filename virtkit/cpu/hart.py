@@ -48,7 +48,6 @@ _MODE_LEVELS = {
 
 # Exits after which run() must look before it resumes (the rest resume directly: a
 # monitor calls run() once per exit, so this check is kept off their path).
-_new_exit = tuple.__new__
 _CHECK_BEFORE_RESUMING = frozenset(
     {exits.EXIT_MMIO_READ, exits.EXIT_MMIO_WRITE, exits.EXIT_BREAKPOINT}
 )
@@ -62,7 +61,8 @@ _MODE_STAT_SLOTS = {
 }
 
 
-_REGISTER_INDEX = {number: number for number in range(32)}
+_REGISTER_INDEX = {number: number for number in range(32)}  # see Registers.__getitem__
+_new_exit = tuple.__new__  # see Hart.run
 
 
 class Registers:

@@ -435,27 +435,20 @@ class FullVirtMonitor(GuestTimer):
 
     # -- traps -------------------------------------------------------------------------------
     def _trap(self, exit: E.Exit):
+        # The exit's pc is the trapping instruction's; the hart's own pc slot is only
+        # brought up to date at the end of a batch, so the monitor resumes from exit.pc.
         if exit.interrupt:
             if exit.cause != C.IRQ_M_TIMER:
                 raise MonitorError(f"unexpected real interrupt: {exit}")
-            self.hart.pc = exit.pc  # see below
+            self.hart.pc = exit.pc
             self._count_exit("timer (the monitor's)")
             self.meter.charge("vm_exit")
             self._timer()
             return None
         translator = self.translator
-        if translator is None:
-            pc = exit.pc
-            if exit.cause == C.CAUSE_ILLEGAL_INSTRUCTION and self.vcpu.mode == "S":
-                # The commonest exit: a privileged instruction of the guest kernel.
-                # (_emulate moves the hart's pc on, past it or to a trap handler.)
-                self.meter.charge("vm_exit")
-                self.exits[guest_kernel_exit(exit.instruction)] += 1
-                return self._emulate(exit.instruction, pc)
-        # The exit's pc is the trapping instruction's; the hart's own pc slot is only
-        # brought up to date at the end of a batch, so the monitor resumes from exit.pc.
-        self.hart.pc = exit.pc
+        pc = exit.pc
         if translator is not None and self._in_translated_code(exit.pc):
+            self.hart.pc = exit.pc
             if exit.cause == C.CAUSE_USER_ECALL:
                 return self._callout(exit)
             pc = translator.guest_pc(exit.pc)
@@ -466,10 +459,14 @@ class FullVirtMonitor(GuestTimer):
                     f"{exit} in the translator's own code, which cannot fault: a bug in the "
                     "binary translator"
                 )
-        else:
-            pc = exit.pc
         self.meter.charge("vm_exit")
         cause = exit.cause
+        if cause == C.CAUSE_ILLEGAL_INSTRUCTION and self.vcpu.mode == "S":
+            # The commonest exit: a privileged instruction of the guest kernel. (_emulate
+            # moves the hart's pc on, past it or to a trap handler.)
+            self.exits[guest_kernel_exit(exit.instruction)] += 1
+            return self._emulate(exit.instruction, pc)
+        self.hart.pc = exit.pc
         if cause in SP.ACCESS_OF_PAGE_FAULT:
             return self._page_fault(exit, pc)
         if self.vcpu.mode == "U":
@@ -477,9 +474,6 @@ class FullVirtMonitor(GuestTimer):
             self._reflect(cause, exit.tval, pc)
             return None
         match cause:
-            case C.CAUSE_ILLEGAL_INSTRUCTION:
-                self.exits[guest_kernel_exit(exit.instruction)] += 1
-                return self._emulate(exit.instruction, pc)
             case C.CAUSE_USER_ECALL:
                 self._count_exit("guest S: ecall (SBI call)")
                 return self._guest_kernel_instruction(ECALL, pc)

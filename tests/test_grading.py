@@ -7,6 +7,8 @@ reads its report.
 
 import argparse
 import json
+import subprocess
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -293,3 +295,45 @@ def test_the_02_release_has_no_solutions_and_its_solutions_pass_the_tampering_te
         if cell.cell_type == "code" and grading.is_solution(cell):
             assert grading.tampering(cell.source) is None, cell.source
     assert "credit_total +=" not in cells_by_id(released)["ex02_1_answer"].source
+
+
+def _fake_nbval(outcomes_by_attempt, calls):
+    """A stand-in for the nbval child process: attempt i writes outcomes_by_attempt[i]
+    (None: the kernel died before it answered, as nbval logs it)."""
+
+    def run(command, **kwargs):
+        outcomes = outcomes_by_attempt[len(calls)]
+        calls.append(command)
+        if outcomes is None:
+            return subprocess.CompletedProcess(
+                command, 1, "ERROR nbval:kernel.py:59 Failure starting kernel\n", ""
+            )
+        Path(command[-1]).write_text(json.dumps(outcomes))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    return run
+
+
+def test_a_kernel_that_dies_at_start_is_started_again(monkeypatch):
+    calls = []
+    passed = {"0": {"passed": True, "output": "", "error": ""}}
+    monkeypatch.setattr(grading.subprocess, "run", _fake_nbval([None, passed], calls))
+    assert grading.run_nbval(nbformat.v4.new_notebook()) == {0: passed["0"]}
+    assert len(calls) == 2
+
+
+def test_a_kernel_that_never_starts_is_reported_not_retried_for_ever(monkeypatch):
+    calls = []
+    attempts = [None] * grading.KERNEL_START_ATTEMPTS
+    monkeypatch.setattr(grading.subprocess, "run", _fake_nbval(attempts, calls))
+    with pytest.raises(grading.GradingError, match="Failure starting kernel"):
+        grading.run_nbval(nbformat.v4.new_notebook())
+    assert len(calls) == grading.KERNEL_START_ATTEMPTS
+
+
+def test_a_submission_that_runs_no_cells_is_not_run_again(monkeypatch):
+    calls = []
+    monkeypatch.setattr(grading.subprocess, "run", _fake_nbval([{}], calls))
+    with pytest.raises(grading.GradingError, match="nbval ran no cells"):
+        grading.run_nbval(nbformat.v4.new_notebook())
+    assert len(calls) == 1

@@ -46,6 +46,11 @@ TEXT_STUB = "YOUR ANSWER HERE"
 NOT_YET = "NotYet: "  # how a check cell's error starts when the answer was wrong
 CELL_TIMEOUT = 60  # seconds one cell may run under nbval before it counts as failed
 NOTEBOOK_TIMEOUT = 600  # seconds for the whole nbval run of one submission
+# nbval's log line when the Jupyter kernel dies before it answers: the machine's fault,
+# not the submission's (two kernels started at once can pick the same free port), so
+# the run is made again, up to KERNEL_START_ATTEMPTS times in all.
+KERNEL_START_FAILED = "Failure starting kernel"
+KERNEL_START_ATTEMPTS = 3
 _CHECK_CALL = re.compile(r"""check\(\s*["']([^"']+)["']""")
 # Names the check cells rely on, and calls that reach around Python's ordinary binding.
 CHECKER_NAMES = frozenset({"check", "hint", "virtkit", "exercises", "evaluate"})
@@ -408,20 +413,24 @@ def run_nbval(notebook) -> dict[int, dict]:
         )
         # Only nbval: other installed pytest plugins have no say in a grade.
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-        try:
-            completed = subprocess.run(
-                [sys.executable, "-m", "virtkit.grading", str(path), str(results)],
-                cwd=folder,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=NOTEBOOK_TIMEOUT,
-            )
-        except subprocess.TimeoutExpired:
-            raise GradingError(
-                f"grading took longer than {NOTEBOOK_TIMEOUT} s; does an answer loop forever?"
-            ) from None
-        outcomes = json.loads(results.read_text()) if results.exists() else {}
+        for _ in range(KERNEL_START_ATTEMPTS):
+            results.unlink(missing_ok=True)
+            try:
+                completed = subprocess.run(
+                    [sys.executable, "-m", "virtkit.grading", str(path), str(results)],
+                    cwd=folder,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=NOTEBOOK_TIMEOUT,
+                )
+            except subprocess.TimeoutExpired:
+                raise GradingError(
+                    f"grading took longer than {NOTEBOOK_TIMEOUT} s; does an answer loop forever?"
+                ) from None
+            outcomes = json.loads(results.read_text()) if results.exists() else {}
+            if outcomes or KERNEL_START_FAILED not in completed.stdout + completed.stderr:
+                break
         if not outcomes:
             raise GradingError(f"nbval ran no cells:\n{completed.stdout}{completed.stderr}")
     return {int(index): outcome for index, outcome in outcomes.items()}

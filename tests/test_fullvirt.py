@@ -178,7 +178,8 @@ def test_tinyos_keeps_its_address_space_when_the_same_process_goes_on():
     # When a time slice ends and the scheduler picks the process that was running,
     # tinyos writes neither satp nor SFENCE.VMA (as Linux's switch_mm for prev ==
     # next): shorter slices bring more timer interrupts, and not one more fence,
-    # shadow sync or hidden fault.
+    # shadow sync or hidden fault. Nor one more TLB flush: each interrupt switches the
+    # real satp to the kernel view and back, and each view has a real ASID of its own.
     runs = {}
     for quantum in ("", " quantum=1ms"):
         monitor = FullVirtMonitor(ram_mb=16, disk=bytes(guests.BLANK_DISK_BYTES))
@@ -186,11 +187,33 @@ def test_tinyos_keeps_its_address_space_when_the_same_process_goes_on():
         result = monitor.run(until=50_000_000)
         assert (result.reason, result.exit_code) == ("halt", 0), str(result)
         ticks = sum(n for cause, n in monitor.reflected.items() if "timer" in cause)
-        runs[quantum] = ticks, monitor.emulated["sfence.vma"], dict(monitor.shadow.statistics)
+        figures = dict(monitor.shadow.statistics, tlb_flushes=monitor.meter["tlb_flush"])
+        runs[quantum] = ticks, monitor.emulated["sfence.vma"], figures
     (ticks, fences, long), (more_ticks, same_fences, short) = runs.values()
     assert more_ticks > 5 * max(ticks, 1) and same_fences == fences
-    for figure in ("shadow syncs", "hidden faults", "shadow flushes", "stale entries dropped"):
+    for figure in (
+        "shadow syncs",
+        "hidden faults",
+        "shadow flushes",
+        "stale entries dropped",
+        "tlb_flushes",
+    ):
         assert short[figure] == long[figure], figure
+
+
+@pytest.mark.parametrize("translate", MODES.values(), ids=MODES.keys())
+def test_running_out_of_real_asids_flushes_and_changes_nothing_the_guest_sees(
+    monkeypatch, translate
+):
+    # With three real ASIDs, forkwait's processes (two views each) use them up again
+    # and again: each time the TLB is flushed and the tables get new ones.
+    monkeypatch.setattr(SP, "ASID_MAX", 3)
+    monitor = FullVirtMonitor(disk=bytes(guests.BLANK_DISK_BYTES), translate=translate)
+    monitor.load(guests.tinyos(), cmdline=f"init=forkwait {WORKLOADS['forkwait']}")
+    result = monitor.run(until=50_000_000)
+    assert (result.reason, result.exit_code) == ("halt", 0), str(result)
+    assert monitor.console.text == tinyos_natively("forkwait")
+    assert monitor.shadow._asid_generation > 10
 
 
 @pytest.mark.parametrize("translate", MODES.values(), ids=MODES.keys())

@@ -587,6 +587,45 @@ def test_sv32_permission_matrix(mode, access):
                         assert exit.tval == DATA_VA, label
 
 
+def test_tlb_entries_carry_the_asid():
+    """Switching satp to another ASID keeps the TLB's entries, which match only their own
+    ASID (4.1.11); a satp write that keeps the ASID flushes them all."""
+    root2, leaf2, data2 = ROOT + 0x2000, LEAF_TABLE + 0x2000, DATA_PA + 0x1000
+    hart = paged_hart("lw a0, 0(a1)\nebreak\n", V | R | A, code_user=False)
+    hart.mode = "S"
+    # A second address space: the same code page (the TLB is direct-mapped by page
+    # number, so its entry takes the place of the first space's), and its data on the
+    # next virtual page, which has an entry of its own.
+    hart.write_word(root2 + 4 * (RAM_BASE >> 22), hart.read_word(ROOT + 4 * (RAM_BASE >> 22)))
+    hart.write_word(root2 + 4 * (DATA_VA >> 22), pte(leaf2, V))
+    hart.write_word(leaf2 + 4, pte(data2, V | R | A))
+    hart.write_word(data2, 0x2222)
+    shift = csrs.shift("satp", "ASID")
+    space1 = (1 << 31) | (1 << shift) | (ROOT >> 12)
+    space2 = (1 << 31) | (2 << shift) | (root2 >> 12)
+    misses = hart.arrays.stats[S.STAT_TLB_MISSES : S.STAT_TLB_MISSES + 1]
+
+    def load(satp: int, va: int) -> tuple[int, int]:
+        """Set satp, load from ``va``: (the value, the TLB misses it took)."""
+        hart.csr["satp"] = satp
+        hart.pc = RAM_BASE
+        hart.x["a1"] = va
+        before = int(misses[0])
+        hart.run(1)
+        return hart.x["a0"], int(misses[0]) - before
+
+    assert load(space1, DATA_VA) == (0x0010_0073, 2)  # the code page and the data page
+    assert load(space2, DATA_VA + 4096) == (0x2222, 2)
+    assert load(space1, DATA_VA) == (0x0010_0073, 1)  # only the code page: data kept
+    # ASID 1's entry does not match under ASID 2: DATA_VA is not mapped there.
+    hart.csr["satp"] = space2
+    hart.pc, hart.x["a1"] = RAM_BASE, DATA_VA
+    exit = hart.run(1)
+    assert exit.reason == E.EXIT_TRAP and exit.cause == C.CAUSE_LOAD_PAGE_FAULT
+    # The same ASID with another root: the TLB is flushed, the new table is used.
+    assert load((1 << 31) | (2 << shift) | (ROOT >> 12), DATA_VA) == (0x0010_0073, 2)
+
+
 def test_sv32_translates_loads_and_sets_accessed_and_dirty():
     hart = paged_hart("lw a0, 0(a1)\nsw a2, 4(a1)\nebreak\n", V | R | W, code_user=False)
     hart.mode = "S"

@@ -436,8 +436,13 @@ def write(st, csr, tlb_tag, number, value):
         # MODE 0 (direct) and 1 (vectored) are legal; 2 and 3 are reserved.
         csr[number] = value if (value & 3) < 2 else value & ~3
     elif number == CSR_SATP:
+        # TLB entries carry satp's ASID (mmu.tlb_tag_bias), so a switch to another
+        # address space needs no flush: what ASIDs are for (4.1.11). A write that keeps
+        # the ASID flushes, so software that uses no ASIDs sees the new table at once.
+        old = csr[number]
         csr[number] = value
-        mmu.tlb_flush(tlb_tag)
+        if ((old ^ value) >> mmu.SATP_ASID_SHIFT) & mmu.SATP_ASID == 0:
+            mmu.tlb_flush(tlb_tag)
     elif number == CSR_VSATP:
         csr[number] = value
         mmu.tlb_flush_virtual(tlb_tag)

@@ -11,18 +11,22 @@ The TLB is a cache of successful translations, one direct-mapped array per
 (context, access type), where the context is the effective privilege plus 4 when
 the access is made with V=1 (see virtkit.cpu.state). Keeping fetch, load and store
 apart means a store always misses until the page's D bit is set, and a page with
-execute-only permission never serves a load. A V=1 entry maps a guest virtual page
-straight to RAM through both stages, and its tag carries hgatp.VMID above the page
-number, so one virtual machine's entries never match another's; V=0 and V=1 entries
-live in different arrays and cannot mix either. Only RAM pages whose whole 4 KiB
-passes the PMP check are cached, so a TLB hit needs no further check. Everything
-that is not a hit takes the slow path here: walk, PMP, then RAM, the CLINT, an MMIO
-exit to Python, or an access fault. Any change that could invalidate an entry flushes
-all entries it could touch: satp, SFENCE.VMA in HS-mode, SUM, MXR and PMP the whole
-TLB; vsatp, vsstatus.SUM/MXR, SFENCE.VMA in VS-mode, HFENCE.VVMA and HFENCE.GVMA the
-V=1 arrays. A TLB is a cache, so flushing more than the spec requires is always
-allowed. Writing hgatp flushes nothing: entries of other VMIDs cannot match, and the
-spec asks for HFENCE.GVMA when one VMID's G-stage tables change (8.2.10).
+execute-only permission never serves a load. An S or U entry's tag carries satp.ASID
+above the page number, so the entries of one address space never match another's. A
+V=1 entry maps a guest virtual page straight to RAM through both stages, and its tag
+carries hgatp.VMID, so one virtual machine's entries never match another's; V=0 and
+V=1 entries live in different arrays and cannot mix either. Only RAM pages whose
+whole 4 KiB passes the PMP check are cached, so a TLB hit needs no further check.
+Everything that is not a hit takes the slow path here: walk, PMP, then RAM, the
+CLINT, an MMIO exit to Python, or an access fault. Any change that could invalidate
+an entry flushes all entries it could touch: SFENCE.VMA in HS-mode, SUM, MXR and PMP
+the whole TLB; vsatp, vsstatus.SUM/MXR, SFENCE.VMA in VS-mode, HFENCE.VVMA and
+HFENCE.GVMA the V=1 arrays. A TLB is a cache, so flushing more than the spec requires
+is always allowed. Writing satp with a new ASID, or hgatp, flushes nothing: entries
+of other ASIDs or VMIDs cannot match, and the spec asks for SFENCE.VMA (HFENCE.GVMA)
+when the tables of one ASID (VMID) change (4.2.1, 8.2.10). Writing satp with the same
+ASID flushes the whole TLB, as if the tables had changed: software that uses no ASIDs
+sees its new table at once, whether it fences or not.
 """
 
 from __future__ import annotations
@@ -68,7 +72,11 @@ ATP_MODE_SHIFT = csrs.shift("satp", "MODE")  # satp, vsatp, hgatp: 1 = Sv32 / Sv
 ATP_PPN = csrs.mask("satp", "PPN")
 HGATP_VMID_SHIFT = csrs.shift("hgatp", "VMID")
 HGATP_VMID = csrs.mask("hgatp", "VMID") >> HGATP_VMID_SHIFT
-TLB_VMID_SHIFT = 21  # a tag is vpn + 1 (up to 2^20), with the VMID above it
+SATP_ASID_SHIFT = csrs.shift("satp", "ASID")
+SATP_ASID = csrs.mask("satp", "ASID") >> SATP_ASID_SHIFT
+# A tag is vpn + 1 (up to 2^20), with the ID of the translation's address space above
+# it: satp's ASID in the S and U contexts, the VMID in the V=1 contexts.
+TLB_ID_SHIFT = 21
 
 # The trap instruction value of a guest-page fault (8.6.3): the
 # implicit reads and writes of the VS-stage walk get these pseudoinstructions; a fault
@@ -256,10 +264,14 @@ def tlb_base(context, access):
 @njit(cache=True)
 def tlb_tag_bias(csr, context):
     """What a page number is added to to make its tag in this context's arrays: 1
-    (0 marks an empty entry), and with V=1 also the current VMID above the vpn."""
+    (0 marks an empty entry), and above the vpn the address space's ID: satp's ASID
+    in S and U (4.1.11), the current VMID with V=1 (8.2.10). M-mode does not
+    translate, so its entries carry no ID."""
     if context < S.CONTEXT_V:
-        return np.int64(1)
-    return 1 + (((csr[CSR_HGATP] >> HGATP_VMID_SHIFT) & HGATP_VMID) << TLB_VMID_SHIFT)
+        if context == S.PRV_M:
+            return np.int64(1)
+        return 1 + (((csr[CSR_SATP] >> SATP_ASID_SHIFT) & SATP_ASID) << TLB_ID_SHIFT)
+    return 1 + (((csr[CSR_HGATP] >> HGATP_VMID_SHIFT) & HGATP_VMID) << TLB_ID_SHIFT)
 
 
 # -- Sv32 and two-stage translation -----------------------------------------------------

@@ -64,6 +64,15 @@ reach a guest-kernel page; the *kernel view* maps the guest's supervisor pages, 
 U pages only while sstatus.SUM is set, and never executable (4.3.2 step 5: S-mode
 never executes U pages). A change of SUM or MXR drops the views it shaped.
 
+Real ASIDs. Every shadow table gets an ASID of its own on the real hart, whatever ASID
+the guest uses, so that the switch between the two views at every trap and SRET, and
+between cached roots, needs no TLB flush: the hart's TLB entries carry the ASID
+(virtkit.cpu.mmu). Sv32 has 511 of them besides 0; when they run out, the monitor
+flushes the TLB and starts a new *generation*, and a table gets a new ASID the next
+time it is used (Linux hands out the ASIDs of its address spaces the same way,
+arch/riscv/mm/context.c). Since no satp write flushes now, everything that drops or
+narrows shadow entries flushes the TLB itself.
+
 A and D bits. The guest's PTEs get their A bit when the monitor fills a shadow entry
 for an access, and D on the first store, as the hart does for its own tables: a page
 not yet dirty in the guest's PTE is mapped read-only in the shadow, so the first store
@@ -94,6 +103,7 @@ PTE_PERMISSIONS = PTE_R | PTE_W | PTE_X
 SATP_MODE_SV32 = 1 << 31
 SATP_ASID = csrs.mask("satp", "ASID")  # bits 30:22 (4.1.11); the virtual CPU keeps all nine
 SATP_ASID_SHIFT = csrs.shift("satp", "ASID")
+ASID_MAX = SATP_ASID >> SATP_ASID_SHIFT  # 511: the real ASIDs are 1..ASID_MAX
 SATP_PPN = 0x3F_FFFF
 ENTRIES = 1024  # PTEs in one Sv32 table
 PREFETCH = 8  # shadow entries filled around a hidden fault (an aligned group)
@@ -281,6 +291,8 @@ class ShadowTable:
         if root is None:
             raise ShadowPagingError("no host page left for a shadow root table")
         self.root = root
+        self.asid = 0  # the real ASID (ShadowMMU._real_asid), from generation asid_generation
+        self.asid_generation = 0  # never one of ShadowMMU's: the first use hands one out
         self.level0: dict[int, int] = {}  # vpn1 -> host page of its level-0 table
         self.regions: dict[int, GuestRegion] = {}  # vpn1 -> what its entries came from
         self.watched = None  # the sync's (word indices, values) of those guest PTEs, or None
@@ -475,6 +487,8 @@ class ShadowMMU:
         self.reserved_vpn1: int | None = None  # the translator's 4 MiB, kernel view only
         self._window: tuple[int, int] | None = None  # its level-0 table, in every kernel view
         self._real_satp: int | None = None  # what the monitor last wrote to the real satp
+        self._asid_generation = 1  # of the real ASIDs handed out (see _real_asid)
+        self._next_asid = 1
         self.statistics = {
             "hidden faults": 0,
             "reflected faults": 0,
@@ -602,13 +616,26 @@ class ShadowMMU:
         space = self._current_space()
         table = space.kernel if self.vcpu.mode == "S" else space.user
         dropped = 0 if table.synced else self._sync(space, table)
-        satp = SATP_MODE_SV32 | table.root
+        satp = SATP_MODE_SV32 | self._real_asid(table) << SATP_ASID_SHIFT | table.root
         if satp != self._real_satp or after_reset:
-            self.hart.csr["satp"] = satp  # a satp write flushes the hart's TLB
+            self.hart.csr["satp"] = satp  # another ASID: the TLB keeps every table's entries
             self._real_satp = satp
-            self.meter.charge("tlb_flush")
-        elif dropped:
+        if dropped or after_reset:
             self._flush_tlb()
+
+    def _real_asid(self, table: ShadowTable) -> int:
+        """The ASID ``table`` runs under on the real hart: its own, of this generation."""
+        if table.asid_generation != self._asid_generation:
+            if self._next_asid > ASID_MAX:
+                # Out of ASIDs: forget every translation, so that each ASID can be given
+                # to a new table; the other tables get theirs when next used.
+                self._asid_generation += 1
+                self._next_asid = 1
+                self._flush_tlb()
+            table.asid = self._next_asid
+            table.asid_generation = self._asid_generation
+            self._next_asid += 1
+        return table.asid
 
     def reserve_window(self, vpn1: int, level0_hppn: int) -> None:
         """Map the binary translator's pages at ``vpn1`` in every kernel view, for good."""

@@ -30,8 +30,9 @@ it until something makes it stop. This module is that loop, for one hart:
   stride): ``pick`` chooses the next vCPU and how long it may run.
 - **Dispatching** is a world switch: save the registers, CSRs and timer of the vCPU
   on the hart, load the next one's, among them satp, the root of its shadow page
-  tables; flush the TLB, whose entries belong to the previous VM (the hart's TLB has
-  no VMID tags). Priced by virtkit.costs as "world_switch" and "tlb_flush".
+  tables; flush the TLB, whose entries belong to the previous VM (without the H
+  extension there are no VMID tags, and every VM's monitor numbers its own ASIDs
+  from 1). Priced by virtkit.costs as "world_switch" and "tlb_flush".
 - **Executing** runs the vCPU's monitor on the hart until the budget is spent (the
   slice ended, or an interrupt for another VM is due: a disk completion, the timer of
   a blocked VM), the vCPU blocks (its guest executed WFI with nothing pending) or the

@@ -51,9 +51,10 @@ CRASHED = "crashed"
 # the st slots first (pc, privilege, timer compare, ...; so ``context[S.MTIME_OFFSET]``
 # is that slot), then the registers, the CSRs the hart implements and the statistics.
 # This is the architectural state a real world switch saves, and no more: not the rest
-# of the 4,096-entry CSR number space (which nothing can write), not the TLB (the hart's
-# TLB has no VMID tags, so a world switch flushes it), not the decode cache (a slot is
-# only used for the word RAM holds): 606 slots of the 4,464 before the TLB.
+# of the 4,096-entry CSR number space (which nothing can write), not the TLB (its entries
+# have no VMID tags with V=0, and every VM's monitor numbers its ASIDs from 1, so a world
+# switch flushes it), not the decode cache (a slot is only used for the word RAM holds):
+# 606 slots of the 4,464 before the TLB.
 CONTEXT_SLOTS = np.concatenate(
     [
         np.arange(S.ST_BASE, S.ST_BASE + S.ST_SIZE),

@@ -18,12 +18,14 @@ The 16-VM run is made twice: with the guests' clocks real (the default: the time
 VMs run passes for every guest) and virtual (a guest's clock stops while it waits for
 the CPU). With real clocks each tinyos finds its 10 ms time slice over at nearly every
 dispatch, 15 ms after the last one, and takes a timer interrupt and a reschedule that
-its monitor serves in Python: 10 trap-and-emulate exits a dispatch (the trap entry and
-return, one SBI set_timer; tinyos keeps its address space when the same process goes
-on), each at nearly twice the price of a warm exit, since the other VMs' runs have left
-the caches cold (the CSR exit figures of virtkit.bench.monitors). The guests' own tick
-work grows with the number of VMs. With virtual clocks it does not, and what is left is
-the hypervisor's own cost.
+its monitor serves in Python: 10 trap-and-emulate exits a dispatch (4 CSRRW, 3 CSRRS and
+1 CSRRC for the trap entry and return, one SBI set_timer, one SRET; tinyos keeps its
+address space when the same process goes on, and the switches between the shadow
+tables' kernel and user views need no TLB flush, each view having a real ASID). Those
+exits cost what they cost when one VM runs alone; there are just ten times as many of
+them, one tick a dispatch instead of one every 10 ms. The guests' own tick work grows
+with the number of VMs. With virtual clocks it does not, and what is left is the
+hypervisor's own cost.
 
 The 1- and 16-VM runs are made once more with hardware-assisted VMs (the H extension,
 virtkit.monitors.hardware) and real clocks: the guest takes the same ticks, but its CSR

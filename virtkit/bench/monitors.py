@@ -11,13 +11,13 @@ checked first: a wrong run gets no figure.
 One exit is also timed alone: a guest kernel's CSR read that the monitor emulates, one
 ``run`` call each (so the start of ``run`` is in the figure, as at a hypervisor's
 dispatch), with the caches warm (the same exit over and over) and after 8 MiB of other
-memory traffic, which leaves this core's caches cold the way the other VMs' runs leave
-them when a hypervisor dispatches a guest again. The difference is what Python pays for
-its own code and objects coming back from memory: it is why a guest's timer tick, ten
-such exits at a dispatch, costs the trap-and-emulate hypervisor figures more than ten
-warm exits would (virtkit.bench.hypervisor). It grows with the traffic: on the 2-core
-machine of issue 3 (512 KiB L2 a core, 32 MiB L3 shared) an exit cost about 12 us warm,
-16 us after 0.5 to 2 MiB, 22 us after 8 MiB and 66 us after 32 MiB.
+memory traffic, which leaves this core's caches cold. The difference is what Python
+pays for its own code and objects coming back from memory. It grows with the traffic:
+on the 2-core machine of issue 3 (512 KiB L2 a core, 32 MiB L3 shared) an exit cost
+about 12 us warm, 16 us after 0.5 to 2 MiB, 22 us after 8 MiB and 66 us after 32 MiB.
+Sixteen tinyos VMs leave less than that behind them: in the hypervisor figures
+(virtkit.bench.hypervisor) the exits of a guest's timer tick cost the same, kind for
+kind, whether the guest shares the hart with 15 others or runs alone.
 
 These are speeds of this simulator on this machine; what the techniques would cost on
 hardware is the cost model's business (virtkit.costs, ``FullVirtMonitor.report``).

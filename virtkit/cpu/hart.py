@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+import numba
 import numpy as np
 
 from virtkit.cpu import core, csrfile, exits, mmu, trap
@@ -63,6 +64,35 @@ _MODE_STAT_SLOTS = {
 
 _REGISTER_INDEX = {number: number for number in range(32)}  # see Registers.__getitem__
 _new_exit = tuple.__new__  # see Hart.run
+
+
+# -- Calling the core ------------------------------------------------------------------------
+def compiled(function, *args):
+    """The machine code Numba compiled from core ``function`` for the types of ``args``
+    (compiled now, or loaded from the cache, if need be), to call without the dispatcher.
+
+    Numba's dispatcher works out the types of the arguments on every call, which costs
+    about as much as a short run of the core: a monitor runs the core once per exit.
+    The hart always passes the same types. Without the JIT (NUMBA_DISABLE_JIT=1),
+    ``function`` is plain Python and is returned as it is.
+    """
+    if not isinstance(function, numba.core.dispatcher.Dispatcher):
+        return function
+    return function.compile(tuple(numba.typeof(arg) for arg in args))
+
+
+# The core's two entry points from Python. Each is first a function that compiles it on
+# the first call and puts its machine code in its place for every later call.
+def _run_core(state, ram, budget):
+    global _run_core
+    _run_core = compiled(core.run, state, ram, budget)
+    return _run_core(state, ram, budget)
+
+
+def _flush_retired(st, stats, count):
+    global _flush_retired
+    _flush_retired = compiled(core.flush_retired, st, stats, count)
+    return _flush_retired(st, stats, count)
 
 
 class Registers:
@@ -389,7 +419,7 @@ class Hart:
         if self._last_exit.reason in _CHECK_BEFORE_RESUMING:
             self._check_resume(self._last_exit)
         start = time.perf_counter()
-        record = core.run(a.state, a.ram, budget)
+        record = _run_core(a.state, a.ram, budget)
         self.host_seconds += time.perf_counter() - start
         # The core returns exactly Exit's fields: make the named tuple without _make's
         # check of their number (a Python call on every exit).
@@ -428,7 +458,14 @@ class Hart:
             self.x[int(st[S.EXIT_RD])] = value
         st[S.MMIO_PENDING] = 0
         st[S.PC] = (st[S.PC] + 4) & 0xFFFFFFFF
-        core.flush_retired(st, self.arrays.stats, 1)
+        self.retire(1)
+
+    def retire(self, count: int) -> None:
+        """Count ``count`` instructions that Python completed for the hart (an MMIO access,
+        an instruction a monitor emulated) as retired in the current mode: instret, the
+        clock and the statistics move on as if the core had run them."""
+        a = self.arrays
+        _flush_retired(a.st, a.stats, count)
 
     def take_trap(
         self,

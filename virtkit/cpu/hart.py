@@ -12,8 +12,8 @@ The state lives in NumPy arrays (virtkit.cpu.state) that the compiled core
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
+from time import perf_counter
 
 import numba
 import numpy as np
@@ -415,12 +415,12 @@ class Hart:
     # -- running ------------------------------------------------------------------------------
     def run(self, budget: int = 1 << 62) -> Exit:
         """Run until an exit; at most ``budget`` instructions."""
-        a = self.arrays
         if self._last_exit.reason in _CHECK_BEFORE_RESUMING:
             self._check_resume(self._last_exit)
-        start = time.perf_counter()
+        a = self.arrays
+        start = perf_counter()
         record = _run_core(a.state, a.ram, budget)
-        self.host_seconds += time.perf_counter() - start
+        self.host_seconds += perf_counter() - start
         # The core returns exactly Exit's fields: make the named tuple without _make's
         # check of their number (a Python call on every exit).
         self._last_exit = exit = _new_exit(Exit, record)

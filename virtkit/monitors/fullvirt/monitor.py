@@ -381,8 +381,9 @@ class FullVirtMonitor(GuestTimer):
                 self._count_exit("MMIO (device register)")
                 self.meter.charge("vm_exit")
                 self.meter.charge("mmio_exit")
+                # The access retires as the board completes it (hart.complete_mmio), in
+                # the current virtual mode, where the virtual CPU counts it.
                 outcome = self.board.mmio(self.hart, exit)
-                self.vcpu.count_retired(self.vcpu.mode)  # the access retired
                 self._leave_stale_translation()
                 if outcome == ("reset", 0):
                     self._reboot()
@@ -500,7 +501,7 @@ class FullVirtMonitor(GuestTimer):
         if insn == ECALL:
             self.meter.charge("hypercall")
             self.emulated["ecall (SBI call)"] += 1
-            self._retire_emulated()
+            self.vcpu.retire_emulated()
             reset = self.sbi.call(self.hart.x)
             match reset:
                 case SystemReset("shutdown", code):
@@ -519,7 +520,7 @@ class FullVirtMonitor(GuestTimer):
         """A privileged instruction of the guest kernel: emulate it, then bring the real
         hart (shadow tables, translations, counters) in line with what it changed."""
         vcpu = self.vcpu
-        old_satp, old_sstatus = before = vcpu.translation_state()
+        before = vcpu.translation_state()
         try:
             done = self.emulate_privileged(vcpu, insn, self.hart.x, pc, self.emulate_csr)
         except TE.GuestException as exception:
@@ -527,13 +528,14 @@ class FullVirtMonitor(GuestTimer):
             return None
         self.emulated[instruction_name(insn)] += 1
         self.meter.charge("emulated_instruction")
-        self._retire_emulated()
-        new_satp, new_sstatus = after = vcpu.translation_state()
+        self.vcpu.retire_emulated()
+        after = vcpu.translation_state()
         if done.kind == "csr" and after == before:
             # The commonest exit (sscratch, sepc, scause, ...): the virtual mode, the
             # shadow tables and the real CSRs stay as they are; the guest goes on.
             self.hart.pc = done.next_pc
             return None
+        (old_satp, old_sstatus), (new_satp, new_sstatus) = before, after
         if new_satp != old_satp:
             self._address_space_changed()
         if new_sstatus != old_sstatus:
@@ -558,12 +560,6 @@ class FullVirtMonitor(GuestTimer):
     def _revalidate_translations(self) -> None:
         if self.translator is not None:
             self.translator.revalidate(lambda va: self.shadow.instruction_page(va, fetching=False))
-
-    def _retire_emulated(self) -> None:
-        """The emulated instruction retires, as it would have on the hart: an instruction
-        of the guest kernel, so in guest S (an SRET too, though the guest is in U after)."""
-        self.hart.retire(1)
-        self.vcpu.count_retired("S")
 
     def _reflect(self, cause: int, tval: int, pc: int, interrupt: bool = False) -> None:
         """Deliver a trap to the guest kernel (a virtual trap) and continue there."""

@@ -138,13 +138,13 @@ class VirtualCPU:
         self._settle()
         return self._retired
 
-    def count_retired(self, mode: str) -> None:
-        """One instruction the monitor retired on the hart's counters itself (an emulated
-        one, an MMIO access), counted in ``mode``: an SRET is the guest kernel's
-        instruction though the guest is in U-mode after it."""
-        self._retired[mode] += 1
-        if self._counted is not None:
-            self._counted += 1  # not to be counted again when the mode's count is settled
+    def retire_emulated(self) -> None:
+        """An instruction of the guest kernel that the monitor emulated retires, as it
+        would have on the hart: the hart counts it (instret, its clock), and so does guest
+        S here, an SRET too though the guest is in U after it."""
+        self.hart.retire(1)
+        self._retired["S"] += 1
+        self._counted += 1  # the monitor runs it while loaded: settled here, not again
 
     def run(self, budget: int):
         """Run the guest on the hart until the next exit (at most ``budget`` instructions).

@@ -100,6 +100,7 @@ class Registers:
 
     def __init__(self, array: np.ndarray):
         self._x = array
+        self._values = memoryview(array)  # one element, as a Python int, quicker than NumPy
 
     def _index(self, key) -> int:
         if isinstance(key, str):
@@ -118,7 +119,7 @@ class Registers:
             index = _REGISTER_INDEX[key]
         except (KeyError, TypeError):
             index = self._index(key)
-        return self._x.item(index)  # a Python int, and quicker than int(self._x[index])
+        return self._values[index]
 
     def __setitem__(self, key, value: int) -> None:
         try:
@@ -126,7 +127,7 @@ class Registers:
         except (KeyError, TypeError):
             index = self._index(key)
         if index:
-            self._x[index] = value & 0xFFFFFFFF
+            self._values[index] = value & 0xFFFFFFFF
 
     def __len__(self) -> int:
         return 32
@@ -190,6 +191,9 @@ class Hart:
         ebreak_exits: bool = False,
     ):
         self.arrays = S.HartArrays(ram_size)
+        # The pc, read and written on every exit, as a Python int: a memoryview of the
+        # state slots is quicker than NumPy for one element.
+        self._st = memoryview(self.arrays.st)
         self.x = Registers(self.arrays.x)
         self.csr = CSRs(self)
         if ticks_per_mtime < 1:
@@ -288,11 +292,11 @@ class Hart:
     # -- architectural state by name ------------------------------------------------------
     @property
     def pc(self) -> int:
-        return self.arrays.st.item(S.PC)
+        return self._st[S.PC]
 
     @pc.setter
     def pc(self, value: int) -> None:
-        self.arrays.st[S.PC] = value & 0xFFFFFFFF
+        self._st[S.PC] = value & 0xFFFFFFFF
 
     @property
     def mode(self) -> str:

@@ -193,9 +193,9 @@ class FullVirtMonitor(GuestTimer):
         self.translate = translate
         self.cost_model = costs.preset(cost_model)
         self.meter = costs.Meter()
-        self.exits: Counter = Counter()  # exits by cause, in words
-        self.emulated: Counter = Counter()  # emulated instructions by mnemonic
-        self.reflected: Counter = Counter()  # traps reflected into the guest, by cause
+        self.exits: Counter = costs.Tally()  # exits by cause, in words
+        self.emulated: Counter = costs.Tally()  # emulated instructions by mnemonic
+        self.reflected: Counter = costs.Tally()  # traps reflected into the guest, by cause
 
         # Host RAM: the monitor's pages first, then the guest's RAM.
         monitor_pages = 1 + SHADOW_POOL_PAGES + (BinaryTranslator.host_pages() if translate else 0)

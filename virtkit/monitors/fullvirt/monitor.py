@@ -528,7 +528,7 @@ class FullVirtMonitor(GuestTimer):
             return None
         self.emulated[instruction_name(insn)] += 1
         self.meter.charge("emulated_instruction")
-        self.vcpu.retire_emulated()
+        vcpu.retire_emulated()
         after = vcpu.translation_state()
         if done.kind == "csr" and after == before:
             # The commonest exit (sscratch, sepc, scause, ...): the virtual mode, the

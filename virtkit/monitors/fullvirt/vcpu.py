@@ -141,10 +141,11 @@ class VirtualCPU:
     def retire_emulated(self) -> None:
         """An instruction of the guest kernel that the monitor emulated retires, as it
         would have on the hart: the hart counts it (instret, its clock), and so does guest
-        S here, an SRET too though the guest is in U after it."""
+        S here, an SRET too though the guest is in U after it. The monitor emulates only
+        while the virtual CPU is loaded."""
         self.hart.retire(1)
         self._retired["S"] += 1
-        self._counted += 1  # the monitor runs it while loaded: settled here, not again
+        self._counted += 1  # counted in S here, so not again in the current mode
 
     def run(self, budget: int):
         """Run the guest on the hart until the next exit (at most ``budget`` instructions).

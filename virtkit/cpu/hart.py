@@ -12,9 +12,10 @@ The state lives in NumPy arrays (virtkit.cpu.state) that the compiled core
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
+from time import perf_counter
 
+import numba
 import numpy as np
 
 from virtkit.cpu import core, csrfile, exits, mmu, trap
@@ -65,11 +66,41 @@ _REGISTER_INDEX = {number: number for number in range(32)}  # see Registers.__ge
 _new_exit = tuple.__new__  # see Hart.run
 
 
+# -- Calling the core ------------------------------------------------------------------------
+def compiled(function, *args):
+    """The machine code Numba compiled from core ``function`` for the types of ``args``
+    (compiled now, or loaded from the cache, if need be), to call without the dispatcher.
+
+    Numba's dispatcher works out the types of the arguments on every call, which costs
+    about as much as a short run of the core: a monitor runs the core once per exit.
+    The hart always passes the same types. Without the JIT (NUMBA_DISABLE_JIT=1),
+    ``function`` is plain Python and is returned as it is.
+    """
+    if not isinstance(function, numba.core.dispatcher.Dispatcher):
+        return function
+    return function.compile(tuple(numba.typeof(arg) for arg in args))
+
+
+# The core's two entry points from Python. Each is first a function that compiles it on
+# the first call and puts its machine code in its place for every later call.
+def _run_core(state, ram, budget):
+    global _run_core
+    _run_core = compiled(core.run, state, ram, budget)
+    return _run_core(state, ram, budget)
+
+
+def _flush_retired(st, stats, count):
+    global _flush_retired
+    _flush_retired = compiled(core.flush_retired, st, stats, count)
+    return _flush_retired(st, stats, count)
+
+
 class Registers:
     """``hart.x[10]`` or ``hart.x["a0"]``: the integer registers; x0 stays zero."""
 
     def __init__(self, array: np.ndarray):
         self._x = array
+        self._values = memoryview(array)  # one element, as a Python int, quicker than NumPy
 
     def _index(self, key) -> int:
         if isinstance(key, str):
@@ -88,7 +119,7 @@ class Registers:
             index = _REGISTER_INDEX[key]
         except (KeyError, TypeError):
             index = self._index(key)
-        return self._x.item(index)  # a Python int, and quicker than int(self._x[index])
+        return self._values[index]
 
     def __setitem__(self, key, value: int) -> None:
         try:
@@ -96,7 +127,7 @@ class Registers:
         except (KeyError, TypeError):
             index = self._index(key)
         if index:
-            self._x[index] = value & 0xFFFFFFFF
+            self._values[index] = value & 0xFFFFFFFF
 
     def __len__(self) -> int:
         return 32
@@ -160,6 +191,9 @@ class Hart:
         ebreak_exits: bool = False,
     ):
         self.arrays = S.HartArrays(ram_size)
+        # The pc, read and written on every exit, as a Python int: a memoryview of the
+        # state slots is quicker than NumPy for one element.
+        self._st = memoryview(self.arrays.st)
         self.x = Registers(self.arrays.x)
         self.csr = CSRs(self)
         if ticks_per_mtime < 1:
@@ -258,11 +292,11 @@ class Hart:
     # -- architectural state by name ------------------------------------------------------
     @property
     def pc(self) -> int:
-        return self.arrays.st.item(S.PC)
+        return self._st[S.PC]
 
     @pc.setter
     def pc(self, value: int) -> None:
-        self.arrays.st[S.PC] = value & 0xFFFFFFFF
+        self._st[S.PC] = value & 0xFFFFFFFF
 
     @property
     def mode(self) -> str:
@@ -385,12 +419,12 @@ class Hart:
     # -- running ------------------------------------------------------------------------------
     def run(self, budget: int = 1 << 62) -> Exit:
         """Run until an exit; at most ``budget`` instructions."""
-        a = self.arrays
         if self._last_exit.reason in _CHECK_BEFORE_RESUMING:
             self._check_resume(self._last_exit)
-        start = time.perf_counter()
-        record = core.run(a.state, a.ram, budget)
-        self.host_seconds += time.perf_counter() - start
+        a = self.arrays
+        start = perf_counter()
+        record = _run_core(a.state, a.ram, budget)
+        self.host_seconds += perf_counter() - start
         # The core returns exactly Exit's fields: make the named tuple without _make's
         # check of their number (a Python call on every exit).
         self._last_exit = exit = _new_exit(Exit, record)
@@ -428,7 +462,14 @@ class Hart:
             self.x[int(st[S.EXIT_RD])] = value
         st[S.MMIO_PENDING] = 0
         st[S.PC] = (st[S.PC] + 4) & 0xFFFFFFFF
-        core.flush_retired(st, self.arrays.stats, 1)
+        self.retire(1)
+
+    def retire(self, count: int) -> None:
+        """Count ``count`` instructions that Python completed for the hart (an MMIO access,
+        an instruction a monitor emulated) as retired in the current mode: instret, the
+        clock and the statistics move on as if the core had run them."""
+        a = self.arrays
+        _flush_retired(a.st, a.stats, count)
 
     def take_trap(
         self,

@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from virtkit import costs
-from virtkit.cpu import Hart, core
+from virtkit.cpu import Hart
 from virtkit.cpu import exits as E
 from virtkit.cpu import state as S
 from virtkit.isa import causes as C
@@ -193,9 +193,9 @@ class FullVirtMonitor(GuestTimer):
         self.translate = translate
         self.cost_model = costs.preset(cost_model)
         self.meter = costs.Meter()
-        self.exits: Counter = Counter()  # exits by cause, in words
-        self.emulated: Counter = Counter()  # emulated instructions by mnemonic
-        self.reflected: Counter = Counter()  # traps reflected into the guest, by cause
+        self.exits: Counter = costs.Tally()  # exits by cause, in words
+        self.emulated: Counter = costs.Tally()  # emulated instructions by mnemonic
+        self.reflected: Counter = costs.Tally()  # traps reflected into the guest, by cause
 
         # Host RAM: the monitor's pages first, then the guest's RAM.
         monitor_pages = 1 + SHADOW_POOL_PAGES + (BinaryTranslator.host_pages() if translate else 0)
@@ -319,8 +319,10 @@ class FullVirtMonitor(GuestTimer):
     def _reboot(self) -> None:
         """SBI system reset or the finisher's reset: devices and guest start over (the
         disk keeps its contents, as a real disk does)."""
+        self.vcpu.put()  # count what the guest retired before the hart's reset clears it
         self.board.reset()
         self._boot()
+        self.vcpu.load()
 
     # -- running -------------------------------------------------------------------------------
     def run(self, until: str | int = "halt") -> RunResult:
@@ -331,22 +333,31 @@ class FullVirtMonitor(GuestTimer):
         if self.halted is not None:
             raise MonitorError(f"the guest has halted (exit code {self.halted}): load it again")
         awaited, limit = parse_until(until)
+        self.vcpu.load()
+        try:
+            return self._exit_loop(awaited, limit)
+        finally:
+            self.vcpu.put()
+
+    def _exit_loop(self, awaited: str | None, limit: int | None) -> RunResult:
         start = self._steps()
         console_start = max(len(self.console.text) - len(awaited or "") + 1, 0)
         exit = self.hart.last_exit()
         # Time may have passed while the guest was off the hart (a hypervisor ran other
         # VMs): a timer already due raises its interrupt now, without an exit for it.
         self._timer()
+        budget = BATCH_INSTRUCTIONS
         while True:
-            done = self._steps() - start
-            if limit is not None and done >= limit:
-                return RunResult("count", exit, done)
+            if limit is not None:
+                done = self._steps() - start
+                if done >= limit:
+                    return RunResult("count", exit, done)
+                budget = min(BATCH_INSTRUCTIONS, limit - done)
             self.board.deliver_input()
-            budget = BATCH_INSTRUCTIONS if limit is None else min(BATCH_INSTRUCTIONS, limit - done)
-            budget = self._prepare(budget)
-            if budget == 0:
+            steps = self._prepare(budget)
+            if steps == 0:
                 continue  # a trap was delivered in Python: look again
-            exit = self.vcpu.run(budget)
+            exit = self.vcpu.run(steps)
             stop = self._dispatch(exit)
             if stop is not None:
                 reason, code = stop
@@ -370,8 +381,9 @@ class FullVirtMonitor(GuestTimer):
                 self._count_exit("MMIO (device register)")
                 self.meter.charge("vm_exit")
                 self.meter.charge("mmio_exit")
+                # The access retires as the board completes it (hart.complete_mmio), in
+                # the current virtual mode, where the virtual CPU counts it.
                 outcome = self.board.mmio(self.hart, exit)
-                self.vcpu.instructions[self.vcpu.mode] += 1  # the access retired
                 self._leave_stale_translation()
                 if outcome == ("reset", 0):
                     self._reboot()
@@ -489,7 +501,7 @@ class FullVirtMonitor(GuestTimer):
         if insn == ECALL:
             self.meter.charge("hypercall")
             self.emulated["ecall (SBI call)"] += 1
-            self._retire_emulated()
+            self.vcpu.retire_emulated()
             reset = self.sbi.call(self.hart.x)
             match reset:
                 case SystemReset("shutdown", code):
@@ -508,7 +520,7 @@ class FullVirtMonitor(GuestTimer):
         """A privileged instruction of the guest kernel: emulate it, then bring the real
         hart (shadow tables, translations, counters) in line with what it changed."""
         vcpu = self.vcpu
-        old_satp, old_sstatus = before = vcpu.translation_state()
+        before = vcpu.translation_state()
         try:
             done = self.emulate_privileged(vcpu, insn, self.hart.x, pc, self.emulate_csr)
         except TE.GuestException as exception:
@@ -516,13 +528,14 @@ class FullVirtMonitor(GuestTimer):
             return None
         self.emulated[instruction_name(insn)] += 1
         self.meter.charge("emulated_instruction")
-        self._retire_emulated()
-        new_satp, new_sstatus = after = vcpu.translation_state()
+        vcpu.retire_emulated()
+        after = vcpu.translation_state()
         if done.kind == "csr" and after == before:
             # The commonest exit (sscratch, sepc, scause, ...): the virtual mode, the
             # shadow tables and the real CSRs stay as they are; the guest goes on.
             self.hart.pc = done.next_pc
             return None
+        (old_satp, old_sstatus), (new_satp, new_sstatus) = before, after
         if new_satp != old_satp:
             self._address_space_changed()
         if new_sstatus != old_sstatus:
@@ -547,12 +560,6 @@ class FullVirtMonitor(GuestTimer):
     def _revalidate_translations(self) -> None:
         if self.translator is not None:
             self.translator.revalidate(lambda va: self.shadow.instruction_page(va, fetching=False))
-
-    def _retire_emulated(self) -> None:
-        """The emulated instruction retires, as it would have on the hart: an instruction
-        of the guest kernel, so in guest S (an SRET too, though the guest is in U after)."""
-        core.flush_retired(self.hart.arrays.st, self.hart.arrays.stats, 1)
-        self.vcpu.instructions["S"] += 1
 
     def _reflect(self, cause: int, tval: int, pc: int, interrupt: bool = False) -> None:
         """Deliver a trap to the guest kernel (a virtual trap) and continue there."""
@@ -670,9 +677,14 @@ class FullVirtMonitor(GuestTimer):
         except in the middle of translated code; run it on a few steps if needed.
         """
         pc = self._guest_pc()
-        while pc is None:
-            self._dispatch(self.vcpu.run(1))
-            pc = self._guest_pc()
+        if pc is None:
+            self.vcpu.load()
+            try:
+                while pc is None:
+                    self._dispatch(self.vcpu.run(1))
+                    pc = self._guest_pc()
+            finally:
+                self.vcpu.put()
         hart = self.hart
         state = {
             "config": {

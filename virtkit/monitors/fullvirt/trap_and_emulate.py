@@ -117,21 +117,21 @@ def emulate_csr(vcpu: VirtualCPU, insn: int, x) -> int | None:
     CSR is an illegal instruction (privileged spec 2.1). Returns the number of the CSR
     written, or None.
     """
-    access = decode_csr(insn)
-    if access.csr not in VIRTUAL_CSRS:
+    operation, csr, rd, operand, immediate, writes = decode_csr(insn)
+    if csr not in VIRTUAL_CSRS:
         raise GuestException(C.CAUSE_ILLEGAL_INSTRUCTION, insn)
-    source = access.operand if access.immediate else x[access.operand]
-    old = vcpu.read_csr(access.csr)
-    if access.writes:
-        if access.operation == "csrrw":
+    source = operand if immediate else x[operand]
+    old = vcpu.read_csr(csr)
+    if writes:
+        if operation == "csrrw":
             new = source
-        elif access.operation == "csrrs":
+        elif operation == "csrrs":
             new = old | source
         else:
             new = old & ~source
-        vcpu.write_csr(access.csr, new)
-    x[access.rd] = old
-    return access.csr if access.writes else None
+        vcpu.write_csr(csr, new)
+    x[rd] = old
+    return csr if writes else None
 
 
 def emulate_sret(vcpu: VirtualCPU) -> int:

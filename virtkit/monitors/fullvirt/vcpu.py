@@ -105,20 +105,62 @@ class VirtualCPU:
     def __init__(self, hart, area):
         self.hart = hart
         self._slots = memoryview(area).cast("B")[SLOTS_OFFSET:].cast("I")
-        self.instructions = {"S": 0, "U": 0}  # retired in each virtual mode
+        self._retired = {"S": 0, "U": 0}  # settled counts (see ``instructions``)
+        self._counted: int | None = None  # the hart's count already settled, while loaded
         self.reset()
+
+    # -- running, and the instructions retired in each virtual mode ------------------------
+    # The hart counts every instruction it retires (state RETIRED), whatever the virtual
+    # mode; the virtual mode changes only in the monitor, between runs. So the hart's
+    # count is split between the two modes when the mode changes, not after every exit:
+    # everything the hart retired since the last change was retired in the current mode.
+    def load(self) -> None:
+        """The guest is about to run on the hart (KVM's vcpu_load): count from here.
+
+        The hart's count is this guest's only while it is loaded: a hypervisor puts
+        another guest's state on the same hart between two runs of the monitor."""
+        self._counted = self.hart.arrays.st.item(S.RETIRED)
+
+    def put(self) -> None:
+        """The guest leaves the hart (KVM's vcpu_put): settle its count."""
+        self._settle()
+        self._counted = None
+
+    def _settle(self) -> None:
+        if self._counted is not None:
+            retired = self.hart.arrays.st.item(S.RETIRED)
+            self._retired[self.mode] += retired - self._counted
+            self._counted = retired
+
+    @property
+    def instructions(self) -> dict[str, int]:
+        """Instructions retired in each virtual mode, {"S": ..., "U": ...}."""
+        self._settle()
+        return self._retired
+
+    def retire_emulated(self) -> None:
+        """An instruction of the guest kernel that the monitor emulated retires, as it
+        would have on the hart: the hart counts it (instret, its clock), and so does guest
+        S here, an SRET too though the guest is in U after it. The monitor emulates only
+        while the virtual CPU is loaded."""
+        self.hart.retire(1)
+        self._retired["S"] += 1
+        self._counted += 1  # counted in S here, so not again in the current mode
 
     def run(self, budget: int):
         """Run the guest on the hart until the next exit (at most ``budget`` instructions).
 
-        The real hart is in U-mode whatever the virtual mode; the instructions it retires
-        are counted for the virtual mode, which only the monitor changes, between runs.
+        The real hart is in U-mode whatever the virtual mode. The monitor loads the
+        virtual CPU for a whole ``run`` of its own; a single run outside it counts its
+        instructions by itself.
         """
-        st = self.hart.arrays.st
-        before = st.item(S.RETIRED)
-        exit = self.hart.run(budget)
-        self.instructions[self.mode] += st.item(S.RETIRED) - before
-        return exit
+        if self._counted is not None:
+            return self.hart.run(budget)
+        self.load()
+        try:
+            return self.hart.run(budget)
+        finally:
+            self.put()
 
     def reset(self) -> None:
         """The state a kernel finds on entry from SBI firmware: S-mode, everything 0."""
@@ -152,6 +194,7 @@ class VirtualCPU:
     def mode(self, name: str) -> None:
         if name not in ("S", "U"):
             raise ValueError(f"a guest runs in virtual S or U mode, not {name!r}")
+        self._settle()  # what the hart retired so far was in the old mode
         self._slots[MODE_SLOT] = PRV_S if name == "S" else PRV_U
 
     @property

@@ -15,9 +15,10 @@ memory traffic, which leaves this core's caches cold. The difference is what Pyt
 pays for its own code and objects coming back from memory. It grows with the traffic:
 on the 2-core machine of issue 3 (512 KiB L2 a core, 32 MiB L3 shared) an exit cost
 about 12 us warm, 16 us after 0.5 to 2 MiB, 22 us after 8 MiB and 66 us after 32 MiB.
-Sixteen tinyos VMs leave less than that behind them: in the hypervisor figures
-(virtkit.bench.hypervisor) the exits of a guest's timer tick cost the same, kind for
-kind, whether the guest shares the hart with 15 others or runs alone.
+A guest's timer tick always comes after other guest code has run (another VM's, or
+its own 10 ms): in the hypervisor figures (virtkit.bench.hypervisor) its exits cost
+the same, kind for kind, whether the guest shares the hart with 15 others or runs
+alone, and more than the warm exit here.
 
 These are speeds of this simulator on this machine; what the techniques would cost on
 hardware is the cost model's business (virtkit.costs, ``FullVirtMonitor.report``).

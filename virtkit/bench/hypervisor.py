@@ -30,6 +30,16 @@ L1 instruction misses and 9,500 L1 data misses a tick, for 640,000 instructions)
 guests' own tick work grows with the number of VMs. With virtual clocks it does not,
 and what is left is the hypervisor's own cost.
 
+What the 0.8 target leaves per dispatch: the hart counts an instruction as 10 ns of
+machine time (``ticks_per_mtime`` 10 at the 10 MHz timebase), so a 1 ms slice is
+100,000 guest instructions, about 500 µs of host time at 200 MIPS. The target allows
+500 / 0.8 - 500 = 125 µs of everything else per dispatch. The hypervisor's own share
+(counted with sys.settrace as 1 ms slices against 30 ms ones, the same 16 VMs, virtual
+clocks) is about 3,800 Python bytecodes a dispatch, 65 to 75 µs, and half of those are
+the credit scheduler's accounting: Xen runs ``csched_acct`` once every time slice, for
+every active vCPU, so at a 1 ms slice it runs at every dispatch. A trap-and-emulate tick
+(ten exits) adds about 120 µs; a hardware-assisted tick (two exits) far less.
+
 The 1- and 16-VM runs are made once more with hardware-assisted VMs (the H extension,
 virtkit.monitors.hardware) and real clocks: the guest takes the same ticks, but its CSR
 accesses, trap entries and SRET run on the hart, so a tick costs two exits (the SBI

@@ -162,16 +162,22 @@ def tinyos_natively(workload: str) -> str:
     return _native_tinyos[workload]
 
 
-@pytest.mark.parametrize("translate", MODES.values(), ids=MODES.keys())
-@pytest.mark.parametrize("workload", WORKLOADS)
-def test_tinyos_workloads_give_the_native_result_lines(workload, translate):
-    expected = tinyos_natively(workload)
+def tinyos_under_the_monitor(workload: str, translate: bool) -> FullVirtMonitor:
+    """Run ``workload`` on tinyos under the monitor to shutdown; check its console is
+    the native one."""
     monitor = FullVirtMonitor(disk=bytes(guests.BLANK_DISK_BYTES), translate=translate)
     monitor.load(guests.tinyos(), cmdline=f"init={workload} {WORKLOADS[workload]}")
     result = monitor.run(until=50_000_000)
     assert (result.reason, result.exit_code) == ("halt", 0), str(result)
-    assert monitor.console.text == expected
-    assert f"{workload}" in expected.splitlines()[-1] or workload == "hello"
+    assert monitor.console.text == tinyos_natively(workload)
+    return monitor
+
+
+@pytest.mark.parametrize("translate", MODES.values(), ids=MODES.keys())
+@pytest.mark.parametrize("workload", WORKLOADS)
+def test_tinyos_workloads_give_the_native_result_lines(workload, translate):
+    tinyos_under_the_monitor(workload, translate)
+    assert f"{workload}" in tinyos_natively(workload).splitlines()[-1] or workload == "hello"
 
 
 def test_tinyos_keeps_its_address_space_when_the_same_process_goes_on():
@@ -208,11 +214,7 @@ def test_running_out_of_real_asids_flushes_and_changes_nothing_the_guest_sees(
     # With three real ASIDs, forkwait's processes (two views each) use them up again
     # and again: each time the TLB is flushed and the tables get new ones.
     monkeypatch.setattr(SP, "ASID_MAX", 3)
-    monitor = FullVirtMonitor(disk=bytes(guests.BLANK_DISK_BYTES), translate=translate)
-    monitor.load(guests.tinyos(), cmdline=f"init=forkwait {WORKLOADS['forkwait']}")
-    result = monitor.run(until=50_000_000)
-    assert (result.reason, result.exit_code) == ("halt", 0), str(result)
-    assert monitor.console.text == tinyos_natively("forkwait")
+    monitor = tinyos_under_the_monitor("forkwait", translate)
     assert monitor.shadow._asid_generation > 10
 
 
@@ -225,11 +227,7 @@ def test_a_small_shadow_pool_evicts_roots_and_changes_nothing_the_guest_sees(
     from virtkit.monitors.fullvirt import monitor as fullvirt_monitor
 
     monkeypatch.setattr(fullvirt_monitor, "SHADOW_POOL_PAGES", 12)
-    monitor = FullVirtMonitor(disk=bytes(guests.BLANK_DISK_BYTES), translate=translate)
-    monitor.load(guests.tinyos(), cmdline=f"init=forkwait {WORKLOADS['forkwait']}")
-    result = monitor.run(until=50_000_000)
-    assert (result.reason, result.exit_code) == ("halt", 0), str(result)
-    assert monitor.console.text == tinyos_natively("forkwait")
+    monitor = tinyos_under_the_monitor("forkwait", translate)
     statistics = monitor.shadow.statistics
     assert statistics["shadow cache evictions"] > 0 and statistics["stale entries dropped"] > 0
 

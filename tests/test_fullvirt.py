@@ -180,6 +180,60 @@ def test_tinyos_workloads_give_the_native_result_lines(workload, translate):
     assert f"{workload}" in tinyos_natively(workload).splitlines()[-1] or workload == "hello"
 
 
+@pytest.mark.parametrize("workload", ["compute", "syscall", "forkwait", "pagefault", "io"])
+def test_the_exit_fastpath_leaves_the_guest_and_every_count_as_the_full_path_does(workload):
+    # The same tinyos run with and without the fastpath: the same console, registers,
+    # virtual CPU, instructions by mode, exits, emulations, reflected traps, costs and
+    # hart statistics; and the fastpath served most of the CSR exits.
+    runs = []
+    for fastpath in (True, False):
+        monitor = FullVirtMonitor(ram_mb=16, disk=bytes(guests.BLANK_DISK_BYTES), fastpath=fastpath)
+        monitor.load(guests.tinyos(), cmdline=f"init={workload} {WORKLOADS[workload]} quantum=1ms")
+        result = monitor.run(until=50_000_000)
+        assert (result.reason, result.exit_code) == ("halt", 0), str(result)
+        runs.append(
+            (
+                monitor.fastpath_exits,
+                {
+                    "console": monitor.console.text,
+                    "steps": result.instructions,
+                    "pc and registers": (monitor.hart.pc, list(monitor.hart.x)),
+                    "virtual CPU": monitor.vcpu.as_dict(),
+                    "instructions": dict(monitor.vcpu.instructions),
+                    "exits": dict(monitor.exits),
+                    "emulated": dict(monitor.emulated),
+                    "reflected": dict(monitor.reflected),
+                    "costs": dict(monitor.meter.counts),
+                    "hart": monitor.hart.stats,
+                },
+            )
+        )
+    (served, fast), (none_served, full) = runs
+    assert none_served == 0
+    csr_exits = sum(n for name, n in fast["exits"].items() if name.startswith("guest S: csr"))
+    assert served > csr_exits // 2
+    for what in full:
+        assert fast[what] == full[what], what
+
+
+def test_the_exit_fastpath_leaves_an_exercises_emulate_csr_every_csr_exit():
+    # A student's emulate_csr must see every CSR instruction of the guest kernel, so
+    # the fastpath (which serves only the monitor's own emulation) stands aside.
+    seen = []
+
+    def emulate_csr(vcpu, insn, x):
+        seen.append(insn)
+        return TE.emulate_csr(vcpu, insn, x)
+
+    monitor = FullVirtMonitor(ram_mb=16, disk=bytes(guests.BLANK_DISK_BYTES))
+    monitor.emulate_csr = emulate_csr
+    monitor.load(guests.tinyos(), cmdline="init=hello")
+    assert monitor.run(until=50_000_000).reason == "halt"
+    assert monitor.fastpath_exits == 0
+    csr_exits = sum(n for name, n in monitor.emulated.items() if name.startswith("csr"))
+    assert len(seen) == csr_exits > 0
+
+
 def test_tinyos_keeps_its_address_space_when_the_same_process_goes_on():
     # When a time slice ends and the scheduler picks the process that was running,
     # tinyos writes neither satp nor SFENCE.VMA (as Linux's switch_mm for prev ==

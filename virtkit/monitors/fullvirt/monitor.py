@@ -26,6 +26,19 @@ Before the guest runs again the monitor delivers a virtual interrupt the guest c
 now (its sstatus.SIE and sie allow it), and, with translation, finds the translated
 code for the guest kernel's pc.
 
+The exit fastpath. Most exits of a trap-and-emulate guest are the kernel reading a CSR
+or writing sscratch, sepc, scause or stval on its way into and out of a trap handler
+(tinyos's timer tick takes eight of them). Emulating one changes a register and a slot
+of the virtual CPU and nothing else: no shadow table, interrupt or timer follows. So
+the monitor serves those first, on a short path (``_fastpath``), and resumes the guest
+at once, before the full decision above. KVM does the same with the exits it can finish
+without its full exit handling (``vmx_exit_handlers_fastpath`` in
+arch/x86/kvm/vmx/vmx.c: a write of the TSC-deadline MSR, the preemption timer). The
+fastpath counts, charges and emulates exactly as the full path does, with the same
+``emulate_csr``; the two give the same guest, counts and costs (``fastpath=False``
+turns it off, and the tests compare). It serves only the monitor's own emulation: put
+in your own ``emulate_csr`` or ``emulate_privileged`` and every exit takes the full path.
+
 The pieces a lesson asks students to write are plain functions the monitor calls
 through attributes, so an exercise can put its own in: ``emulate_csr``,
 ``emulate_privileged``, ``reflect_trap`` (trap_and_emulate) and ``compute_shadow_pte``
@@ -64,7 +77,7 @@ from virtkit.monitors.fullvirt import trap_and_emulate as TE
 from virtkit.monitors.fullvirt.binary_translation import T0, BinaryTranslator
 from virtkit.monitors.fullvirt.devices import VirtualBoard, plain_state
 from virtkit.monitors.fullvirt.sbi import VirtualSbi
-from virtkit.monitors.fullvirt.vcpu import MIP_STIP, NO_DEADLINE, VirtualCPU
+from virtkit.monitors.fullvirt.vcpu import MIP_STIP, NO_DEADLINE, VIRTUAL_CSRS, VirtualCPU
 from virtkit.monitors.memory import PAGE_SHIFT, PAGE_SIZE, GuestPhysicalMemory, HostFrames
 
 BATCH_INSTRUCTIONS = 200_000  # the monitor's time slice: it looks at the console between
@@ -75,6 +88,8 @@ PMPADDR_ALL = 0xFFFF_FFFF
 PMPCFG_NAPOT_RWX = 0x1F
 ECALL = I.BY_NAME["ecall"].match
 EBREAK = I.BY_NAME["ebreak"].match
+# Virtual CSRs whose writes only store a value: nothing else in the machine follows them.
+PLAIN_STORAGE_CSRS = ("sscratch", "sepc", "scause", "stval")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -82,6 +97,18 @@ def instruction_name(insn: int) -> str:
     """The name of a trapped instruction word, for the exit and emulation counts."""
     kind = I.lookup(insn)
     return kind.name if kind is not None else "unknown instruction"
+
+
+@functools.lru_cache(maxsize=1024)
+def fastpath_csr_access(insn: int) -> bool:
+    """Whether the exit fastpath may serve the CSR instruction ``insn``: a read of any
+    virtual CSR, or a write of one that is plain storage (PLAIN_STORAGE_CSRS). Neither
+    changes the shadow tables, the interrupts or the timer; only a register and a slot
+    of the virtual CPU."""
+    access = TE.decode_csr(insn)
+    if access is None or access.csr not in VIRTUAL_CSRS:
+        return False
+    return not access.writes or VIRTUAL_CSRS[access.csr] in PLAIN_STORAGE_CSRS
 
 
 @functools.lru_cache(maxsize=1024)
@@ -173,6 +200,7 @@ class FullVirtMonitor(GuestTimer):
     instead of letting the machine's time pass to the guest's timer deadline: the
     hypervisor runs another guest meanwhile (the hart's own ``wfi_exits``, one level up).
     ``disk_model``: what makes the disk device (devices.VirtualBoard).
+    ``fastpath``: serve plain CSR exits on the exit fastpath (see the module's doc).
     """
 
     def __init__(
@@ -186,6 +214,7 @@ class FullVirtMonitor(GuestTimer):
         host: tuple[Hart, HostFrames] | None = None,
         wfi_exits: bool = False,
         disk_model=VirtioBlk,
+        fastpath: bool = True,
     ):
         if not isinstance(ram_mb, int) or ram_mb < 1:
             raise ValueError(f"ram_mb must be a whole number of MiB >= 1, got {ram_mb!r}")
@@ -240,6 +269,8 @@ class FullVirtMonitor(GuestTimer):
         )
         self.sstatus_unprivileged = sstatus_unprivileged
         self.wfi_exits = wfi_exits
+        self.fastpath = fastpath
+        self.fastpath_exits = 0  # exits the fastpath served (they are in ``exits`` too)
         self.image: ElfImage | None = None
         self.cmdline = ""
         self.halted: int | None = None
@@ -357,7 +388,9 @@ class FullVirtMonitor(GuestTimer):
             steps = self._prepare(budget)
             if steps == 0:
                 continue  # a trap was delivered in Python: look again
-            exit = self.vcpu.run(steps)
+            exit, served = self._run_guest(steps)
+            if served:
+                continue  # the steps ran out between exits the fastpath served
             stop = self._dispatch(exit)
             if stop is not None:
                 reason, code = stop
@@ -366,6 +399,45 @@ class FullVirtMonitor(GuestTimer):
                 return RunResult(reason, exit, self._steps() - start, code)
             if awaited is not None and awaited in self.console.text[console_start:]:
                 return RunResult("console", exit, self._steps() - start)
+
+    def _run_guest(self, steps: int) -> tuple[E.Exit, bool]:
+        """Run the guest for at most ``steps``, serving the exits the fastpath can and
+        re-entering the guest straight after each (KVM's EXIT_FASTPATH_REENTER_GUEST).
+        Returns the last exit, and whether the fastpath served it (the steps ran out)."""
+        end = self._steps() + steps
+        while True:
+            exit = self.vcpu.run(steps)
+            if not self._fastpath(exit):
+                return exit, False
+            steps = end - self._steps()
+            if steps <= 0:
+                return exit, True
+
+    def _fastpath(self, exit: E.Exit) -> bool:
+        """Serve a plain CSR exit of the guest kernel (fastpath_csr_access) as the full
+        path would (_trap, _emulate), without its checks; False for any other exit."""
+        if exit.reason != E.EXIT_TRAP or exit.cause != C.CAUSE_ILLEGAL_INSTRUCTION:
+            return False
+        insn = exit.instruction
+        if not (
+            self.fastpath
+            and fastpath_csr_access(insn)
+            and self.vcpu.privilege  # guest S: in guest U the instruction is illegal
+            and self.translator is None  # translated code does these accesses inline
+            and not exit.interrupt
+            and self.emulate_csr is TE.emulate_csr
+            and self.emulate_privileged is TE.emulate_privileged
+        ):
+            return False
+        self.meter.charge("vm_exit")
+        self.exits[guest_kernel_exit(insn)] += 1
+        TE.emulate_csr(self.vcpu, insn, self.hart.x)
+        self.emulated[instruction_name(insn)] += 1
+        self.meter.charge("emulated_instruction")
+        self.vcpu.retire_emulated()
+        self.hart.pc = exit.pc + 4
+        self.fastpath_exits += 1
+        return True
 
     def _steps(self) -> int:
         return self.hart.arrays.st.item(S.RETIRED) + self._extra_steps

@@ -603,8 +603,9 @@ class FullVirtMonitor(GuestTimer):
         vcpu.retire_emulated()
         after = vcpu.translation_state()
         if done.kind == "csr" and after == before:
-            # The commonest exit (sscratch, sepc, scause, ...): the virtual mode, the
-            # shadow tables and the real CSRs stay as they are; the guest goes on.
+            # A CSR access that leaves satp, SUM and MXR alone (sstatus.SIE, sie, ...):
+            # the virtual mode, the shadow tables and the real CSRs stay as they are;
+            # the guest goes on (an interrupt it now allows is delivered before it runs).
             self.hart.pc = done.next_pc
             return None
         (old_satp, old_sstatus), (new_satp, new_sstatus) = before, after

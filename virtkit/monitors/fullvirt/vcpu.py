@@ -80,6 +80,7 @@ SSTATUS_SPIE = csrfile.MSTATUS_SPIE
 SSTATUS_SPP = csrfile.MSTATUS_SPP
 SSTATUS_SUM = csrfile.MSTATUS_SUM
 SSTATUS_MXR = csrfile.MSTATUS_MXR
+SSTATUS_SHAPES_TRANSLATION = SSTATUS_SUM | SSTATUS_MXR  # what loads and stores may reach
 SSTATUS_WRITABLE = csrfile.SSTATUS_WRITABLE  # SIE, SPIE, SPP, SUM, MXR; the rest read 0
 MIP_SSIP = csrfile.MIP_SSIP
 MIP_STIP = csrfile.MIP_STIP
@@ -179,11 +180,11 @@ class VirtualCPU:
             self.update_interrupt_ready()
 
     def translation_state(self) -> tuple[int, int]:
-        """(satp, sstatus): what the shadow page tables are built from (satp's root and
-        ASID, sstatus.SUM and MXR), for the monitor to see whether an emulated
-        instruction changed it."""
+        """(satp, sstatus.SUM and MXR): what the shadow page tables are built from, for
+        the monitor to see whether an emulated instruction changed it. (sstatus's other
+        fields, SIE above all, change on every trap and leave the tables alone.)"""
         slots = self._slots
-        return slots[SATP_SLOT], slots[SSTATUS_SLOT]
+        return slots[SATP_SLOT], slots[SSTATUS_SLOT] & SSTATUS_SHAPES_TRANSLATION
 
     @property
     def mode(self) -> str:

@@ -396,21 +396,24 @@ class CreditScheduler:
             self.next_acct += self.tslice
 
     def _accounting_period(self) -> None:
-        accounted = list(self.active)
-        if not accounted:
+        if not self.active:
             self.credit_balance = 0
             return
         # Overspending last period (a negative balance) is handed out again this period.
         credit_total = self.credits_per_tslice - min(self.credit_balance, 0)
-        was_parked = {unit: unit.parked for unit in accounted}
+        # Who earns this period, and who was parked: acct may reorder the list, and it
+        # parks and unparks.
+        accounted = [(unit, unit.parked) for unit in self.active]
         self.acct(self.active, credit_total, self.credits_per_tslice)
-        self.credit_balance = sum(unit.credit for unit in accounted)
         self.active = [unit for unit in self.active if unit.active]
-        for unit in accounted:
-            if unit.parked and not was_parked[unit]:
+        balance = 0
+        for unit, was_parked in accounted:
+            balance += unit.credit
+            if unit.parked and not was_parked:
                 self._park(unit)
-            elif was_parked[unit] and not unit.parked:
+            elif was_parked and not unit.parked:
                 self._unpark(unit)
+        self.credit_balance = balance
         csched_runq_sort(self.runq)
 
     def _park(self, unit: CreditVcpu) -> None:

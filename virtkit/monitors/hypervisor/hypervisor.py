@@ -293,6 +293,11 @@ class Hypervisor:
         self.ticks = 0  # the machine's clock; the hart's st[TICKS] while a vCPU runs
 
         self.vms: dict[str, VirtualMachine] = {}
+        self.live = 0  # VMs not halted or crashed
+        # The VMs waiting for an interrupt, in the order of ``vms``: the order they wake in,
+        # which matters to the scheduler. Kept up to date as VMs block, wake and stop, so
+        # that the loop looks at them only, not at all the VMs.
+        self.blocked: list[VirtualMachine] = []
         self.current: Vcpu | None = None  # the vCPU whose state is on the hart
         self.io_events: list[tuple[int, int, str]] = []  # (ticks, order, VM): disk completions
         self.meter = costs.Meter()  # the hypervisor's own events: world switches, TLB flushes
@@ -387,6 +392,7 @@ class Hypervisor:
         vm.vcpu.save(self.hart)
         self.hart.arrays.st[S.TICKS] = self.ticks
         self.vms[name] = vm
+        self.live += 1
         self.scheduler.add(vm.vcpu, weight=weight, cap=cap)
         self.wanting[name] = [(self.now, True)]
         return vm
@@ -429,7 +435,7 @@ class Hypervisor:
         while True:
             self.complete_io()
             self.wake_blocked()
-            if not any(vm.alive for vm in self.vms.values()):
+            if not self.live:
                 self.stopped_because = "every VM has stopped"
                 break
             if end is not None and self.ticks >= end:
@@ -527,6 +533,7 @@ class Hypervisor:
             case "wfi":
                 decision.outcome = "blocked (WFI)"
                 vm.state = BLOCKED
+                self.blocked = [other for other in self.vms.values() if other.state == BLOCKED]
                 self.scheduler.block(vcpu, self.now)
                 self.wanting[vm.name].append((self.now, False))
             case "halt":
@@ -556,7 +563,7 @@ class Hypervisor:
         if budget is not None:
             limits.append(self.ticks + budget * self.ticks_per_usec)
         limits = [limit for limit in limits if limit is not None]
-        if not any(vm.state == RUNNABLE for vm in self.vms.values()):
+        if len(self.blocked) == self.live:
             # Everyone is blocked: only an interrupt can help (a parked vCPU is RUNNABLE).
             if self.next_interrupt() is None:
                 return False
@@ -589,12 +596,11 @@ class Hypervisor:
 
     def wake_blocked(self) -> None:
         """Wake every blocked vCPU that has an interrupt pending or whose timer fired."""
-        for vm in self.vms.values():
-            if vm.state != BLOCKED:
-                continue
+        for vm in list(self.blocked):  # a copy: a VM that wakes leaves the list
             deadline = vm.timer_deadline(self.ticks_per_mtime)
             if vm.interrupt_pending() or (deadline is not None and deadline <= self.ticks):
                 vm.state = RUNNABLE
+                self.blocked.remove(vm)
                 if vm.vcpu is not self.current:
                     vm.waiting_since = self.ticks
                 self.scheduler.wake(vm.vcpu, self.now)
@@ -605,17 +611,20 @@ class Hypervisor:
         """The tick of the next interrupt the hypervisor must act on: a disk completion,
         or the timer of a blocked vCPU. (A runnable vCPU's timer waits for its dispatch.)"""
         times = [self.io_events[0][0]] if self.io_events else []
-        for vm in self.vms.values():
-            if vm.state == BLOCKED:
-                deadline = vm.timer_deadline(self.ticks_per_mtime)
-                if deadline is not None:
-                    times.append(max(deadline, self.ticks + 1))
+        for vm in self.blocked:
+            deadline = vm.timer_deadline(self.ticks_per_mtime)
+            if deadline is not None:
+                times.append(max(deadline, self.ticks + 1))
         return min(times, default=None)
 
     def stop_vm(
         self, vm: VirtualMachine, state: str, *, exit_code: int | None = None, crash: str = ""
     ) -> None:
         """``vm`` halted or crashed: off the scheduler for good; the others go on."""
+        if vm.alive:
+            self.live -= 1
+        if vm in self.blocked:
+            self.blocked.remove(vm)
         vm.state = state
         vm.exit_code = exit_code
         vm.crash = crash or None

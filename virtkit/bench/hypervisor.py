@@ -21,24 +21,28 @@ dispatch, 15 ms after the last one, and takes a timer interrupt and a reschedule
 its monitor serves in Python: 10 trap-and-emulate exits a dispatch (4 CSRRW, 3 CSRRS and
 1 CSRRC for the trap entry and return, one SBI set_timer, one SRET; tinyos keeps its
 address space when the same process goes on, and the switches between the shadow
-tables' kernel and user views need no TLB flush, each view having a real ASID). Those
-exits cost what they cost when one VM runs alone; there are just ten times as many of
-them, one tick a dispatch instead of one every 10 ms. What makes an exit dear is less
-the instructions than the crossing: from the compiled core into CPython and back, with
-more code between them than the L1 instruction cache holds (cachegrind: about 16,600
-L1 instruction misses and 9,500 L1 data misses a tick, for 640,000 instructions). The
-guests' own tick work grows with the number of VMs. With virtual clocks it does not,
-and what is left is the hypervisor's own cost.
+tables' kernel and user views need no TLB flush, each view having a real ASID). Seven of
+the ten (the CSR reads and the writes of sscratch and sepc) take the monitor's exit
+fastpath (virtkit.monitors.fullvirt.monitor). Those exits cost what they cost when one
+VM runs alone; there are just ten times as many of them, one tick a dispatch instead
+of one every 10 ms. What makes an exit dear is less the instructions than the
+crossing: from the compiled core into CPython and back, with more code between them
+than the L1 instruction cache holds (cachegrind: about 16,600 L1 instruction misses and
+9,500 L1 data misses a tick before the fastpath; 580,000 host instructions a tick with
+it, 680,000 without). The guests' own tick work grows with the number of VMs. With
+virtual clocks it does not, and what is left is the hypervisor's own cost.
 
 What the 0.8 target leaves per dispatch: the hart counts an instruction as 10 ns of
 machine time (``ticks_per_mtime`` 10 at the 10 MHz timebase), so a 1 ms slice is
 100,000 guest instructions, about 500 µs of host time at 200 MIPS. The target allows
 500 / 0.8 - 500 = 125 µs of everything else per dispatch. The hypervisor's own share
 (counted with sys.settrace as 1 ms slices against 30 ms ones, the same 16 VMs, virtual
-clocks) is about 3,800 Python bytecodes a dispatch, 65 to 75 µs, and half of those are
+clocks) is about 3,500 Python bytecodes a dispatch, and more than half of those are
 the credit scheduler's accounting: Xen runs ``csched_acct`` once every time slice, for
 every active vCPU, so at a 1 ms slice it runs at every dispatch. A trap-and-emulate tick
-(ten exits) adds about 120 µs; a hardware-assisted tick (two exits) far less.
+(ten exits) adds about 6,900 bytecodes; a hardware-assisted tick (two exits) far less.
+Together they come to 135 to 175 µs a dispatch, depending on how busy the host is, and
+the real-clock trap-and-emulate ratio to 0.75 to 0.80: short of the target.
 
 The 1- and 16-VM runs are made once more with hardware-assisted VMs (the H extension,
 virtkit.monitors.hardware) and real clocks: the guest takes the same ticks, but its CSR

@@ -404,12 +404,13 @@ class FullVirtMonitor(GuestTimer):
         """Run the guest for at most ``steps``, serving the exits the fastpath can and
         re-entering the guest straight after each (KVM's EXIT_FASTPATH_REENTER_GUEST).
         Returns the last exit, and whether the fastpath served it (the steps ran out)."""
-        end = self._steps() + steps
+        st = self.hart.arrays.st
+        end = st.item(S.RETIRED) + steps
         while True:
             exit = self.vcpu.run(steps)
             if not self._fastpath(exit):
                 return exit, False
-            steps = end - self._steps()
+            steps = end - st.item(S.RETIRED)  # an emulated instruction is a step too
             if steps <= 0:
                 return exit, True
 

@@ -216,6 +216,32 @@ def test_the_exit_fastpath_leaves_the_guest_and_every_count_as_the_full_path_doe
         assert fast[what] == full[what], what
 
 
+@pytest.mark.parametrize("until", [1, 2, 3, 4, 5, 7, 10, 33, 1000])
+def test_the_exit_fastpath_stops_a_counted_run_on_the_same_instruction(until):
+    # The fastpath re-enters the guest for what is left of the run's steps: a run of
+    # ``until`` steps ends where the full path ends it, between two CSR exits or not.
+    source = "_start:\n1: csrr a0, sscratch\n addi a0, a0, 1\n csrw sscratch, a0\n j 1b\n"
+    ends, served = [], []
+    for fastpath in (True, False):
+        monitor = FullVirtMonitor(ram_mb=4, fastpath=fastpath)
+        monitor.load(assemble(source, base=board.KERNEL_BASE))
+        first = monitor.run(until=until)
+        second = monitor.run(until=until)
+        ends.append(
+            (
+                (first.reason, first.instructions, second.reason, second.instructions),
+                monitor.hart.pc,
+                monitor.vcpu.slot("sscratch"),
+                dict(monitor.exits),
+                monitor.hart.stats,
+            )
+        )
+        served.append(monitor.fastpath_exits)
+    assert ends[0] == ends[1]
+    assert served[0] > 0 and served[1] == 0
+    assert ends[0][0] == ("count", until, "count", until)
+
+
 def test_the_exit_fastpath_leaves_an_exercises_emulate_csr_every_csr_exit():
     # A student's emulate_csr must see every CSR instruction of the guest kernel, so
     # the fastpath (which serves only the monitor's own emulation) stands aside.

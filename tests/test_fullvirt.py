@@ -669,7 +669,9 @@ def test_vcpu_area_is_mapped_only_in_the_kernel_view_under_translation():
 # -- virtkit run --monitor fullvirt ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("options", [[], ["--bt"]], ids=["trap-and-emulate", "--bt"])
+@pytest.mark.parametrize(
+    "options", [[], ["--bt"], ["--no-fastpath"]], ids=["trap-and-emulate", "--bt", "--no-fastpath"]
+)
 def test_virtkit_run_boots_tinyos_under_the_monitor(capsys, options):
     import json
 
@@ -682,8 +684,13 @@ def test_virtkit_run_boots_tinyos_under_the_monitor(capsys, options):
     assert status == 0, captured.err
     assert "syscall: n=20 getpid calls returned pid 1" in captured.out
     monitor = json.loads(captured.err.strip().splitlines()[-1])["monitor"]
-    assert monitor["technique"] == ("binary translation" if options else "trap-and-emulate")
+    assert monitor["technique"] == (
+        "binary translation" if options == ["--bt"] else "trap-and-emulate"
+    )
     assert monitor["exits_by_cause"] and monitor["modelled_cycles"] > 0
+    # Translated code does the plain CSR accesses itself; trap-and-emulate serves them on
+    # the fastpath unless told not to.
+    assert (monitor["fastpath_exits"] > 0) == (options == [])
 
 
 def test_virtkit_run_monitor_refuses_what_it_cannot_do(capsys, tmp_path):
@@ -693,6 +700,8 @@ def test_virtkit_run_monitor_refuses_what_it_cannot_do(capsys, tmp_path):
     bare.write_bytes(assemble("1: j 1b\n", base=board.RAM_BASE).to_elf())
     cases = [
         (["run", "--bt", "hello"], "use it with --monitor fullvirt"),
+        (["run", "--no-fastpath", "hello"], "--no-fastpath sets up the monitor"),
+        (["run", "--monitor", "hypervisor", "--vm", "hello", "--no-fastpath"], "--no-fastpath"),
         (["run", "--monitor", "fullvirt", "--firmware", "image", "hello"], "firmware"),
         (["run", "--monitor", "fullvirt", str(bare)], "S-mode kernels"),
     ]

@@ -143,8 +143,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     disk = None if args.disk is None else _existing_file(args.disk)
     if args.monitor is not None:
         return _run_monitored(args, disk)
-    if args.bt:
-        raise CommandError("--bt chooses the monitor's technique: use it with --monitor fullvirt")
+    if args.bt or args.no_fastpath:
+        option = "--bt" if args.bt else "--no-fastpath"
+        raise CommandError(f"{option} sets up the monitor: use it with --monitor fullvirt")
     if not args.elf.exists():
         if _guest_name(args.elf) is not None:
             return _run_tinyos(args, _guest_name(args.elf), disk)
@@ -254,7 +255,9 @@ def _run_monitored(args: argparse.Namespace, disk: Path | None) -> int:
                 f"fullvirt monitor runs S-mode kernels, linked at {KERNEL_BASE:#010x}"
             )
     try:
-        monitor = FullVirtMonitor(ram_mb=args.ram_mb, disk=disk, translate=args.bt)
+        monitor = FullVirtMonitor(
+            ram_mb=args.ram_mb, disk=disk, translate=args.bt, fastpath=not args.no_fastpath
+        )
         monitor.load(image, cmdline)
     except (ElfLoadError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
@@ -266,10 +269,10 @@ def _run_hypervisor(args: argparse.Namespace) -> int:
     from virtkit.monitors.hypervisor import Hypervisor, HypervisorError
     from virtkit.monitors.hypervisor.vm import LinePrefixer
 
-    if args.elf is not None or args.disk or args.cmdline or args.bt:
+    if args.elf is not None or args.disk or args.cmdline or args.bt or args.no_fastpath:
         raise CommandError(
             "with --monitor hypervisor, give the VMs with --vm (e.g. --vm compute --vm "
-            "'io n=8:weight=512'), not a program, --disk, --cmdline or --bt"
+            "'io n=8:weight=512'), not a program, --disk, --cmdline, --bt or --no-fastpath"
         )
     if args.firmware is not None or args.trace or args.ram_mb != DEFAULT_RAM_MB:
         raise CommandError(
@@ -384,7 +387,12 @@ def _run_on_console(args: argparse.Namespace, machine) -> int:
         raise CommandError(str(exc), status=EXIT_FAILURE) from exc
     finally:
         machine.close()
-    _print_stats(args, machine.hart, machine.report() if hasattr(machine, "report") else None)
+    _print_stats(
+        args,
+        machine.hart,
+        machine.report() if hasattr(machine, "report") else None,
+        getattr(machine, "fastpath_exits", None),
+    )
     if result.reason == "idle":
         why = "no timer is armed and no input is coming"
         if not sys.stdin.isatty():
@@ -428,8 +436,11 @@ def _terminal_input(console):
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-def _print_stats(args: argparse.Namespace, hart, report=None) -> None:
-    """The hart's statistics as JSON on stderr; under a monitor, its report too."""
+def _print_stats(
+    args: argparse.Namespace, hart, report=None, fastpath_exits: int | None = None
+) -> None:
+    """The hart's statistics as JSON on stderr; under a monitor, its report too, and how
+    many of its exits the exit fastpath served."""
     if not args.stats:
         return
     import json
@@ -447,6 +458,8 @@ def _print_stats(args: argparse.Namespace, hart, report=None) -> None:
             "cost_model": report.model.name,
             "modelled_cycles": report.cycles,
         }
+        if fastpath_exits is not None:
+            stats["monitor"]["fastpath_exits"] = fastpath_exits
     print(json.dumps(stats), file=sys.stderr)
 
 
@@ -637,6 +650,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --monitor fullvirt: binary-translate the guest kernel's code instead "
         "of trapping on its privileged instructions",
+    )
+    run.add_argument(
+        "--no-fastpath",
+        action="store_true",
+        help="with --monitor fullvirt: serve every exit on the monitor's full exit path, "
+        "without the fastpath for plain CSR exits (the guest and the counts are the same; "
+        "--stats shows how many exits the fastpath served)",
     )
     run.set_defaults(func=_cmd_run)
 

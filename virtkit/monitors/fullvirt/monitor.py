@@ -26,9 +26,9 @@ Before the guest runs again the monitor delivers a virtual interrupt the guest c
 now (its sstatus.SIE and sie allow it), and, with translation, finds the translated
 code for the guest kernel's pc.
 
-The exit fastpath. Most exits of a trap-and-emulate guest are the kernel reading a CSR
-or writing sscratch, sepc, scause or stval on its way into and out of a trap handler
-(tinyos's timer tick takes eight of them). Emulating one changes a register and a slot
+The exit fastpath. On its way into and out of every trap handler the guest kernel reads
+CSRs and writes sscratch, sepc, scause or stval: seven of the ten exits of a tinyos
+timer tick. Emulating one of those accesses changes a register and a slot
 of the virtual CPU and nothing else: no shadow table, interrupt or timer follows. So
 the monitor serves those first, on a short path (``_fastpath``), and resumes the guest
 at once, before the full decision above. KVM does the same with the exits it can finish
